@@ -123,6 +123,8 @@ def decode(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Value:
     except ValueError as exc:
         # msgpack reports both truncation and over-limit lengths as ValueError subclasses.
         text = str(exc)
+        if "ext" in text and "exceeds max" in text:
+            raise DecodeError("decode.ext_type", "msgpack extension types are not allowed") from exc
         if "exceeds max" in text:
             raise DecodeError("decode.oversize", f"a field is too large: {text}") from exc
         reason = text or "truncated"
