@@ -33,7 +33,10 @@ def test_encoding_ignores_insertion_order(mapping: dict[str, int]) -> None:
     assert encode(mapping) == encode(reversed_map)
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=8), st.integers(-(2**63), 2**63), min_size=2, max_size=8))
+SMALL_INTS = st.integers(-(2**63), 2**63)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), SMALL_INTS, min_size=2, max_size=8))
 def test_unsorted_map_rejected(mapping: dict[str, int]) -> None:
     items = sorted(mapping.items(), key=lambda kv: kv[0].encode(), reverse=True)
     raw = msgpack.packb(dict(items), use_bin_type=True)
