@@ -90,6 +90,12 @@ class Charter:
     def is_publisher(self, key: bytes) -> bool:
         return any(grant.key == key for grant in self.publishers)
 
+    def require_publisher(self, key: bytes) -> None:
+        """Raise unless ``key`` is one of the charter's publishers (governance extends this)."""
+        if not self.is_publisher(key):
+            raise UnauthorisedError("auth.not_a_publisher", "signed by a key that the charter "
+                                    "does not authorise to publish", key=key)
+
     @classmethod
     def from_body(cls, body_bytes: bytes) -> Charter:
         value = decode(body_bytes, _LIMITS)
