@@ -1,0 +1,62 @@
+"""One table from error codes to CLI exit codes and HTTP statuses (house style §4).
+
+Error codes are dotted (`decode.non_canonical`); the longest matching prefix in
+:data:`OUTCOMES` decides. Scripts may rely on the exit codes listed in docs/operators.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from samizdat_protocol.errors import LocalError, RemoteError, SamizdatError
+
+__all__ = ["EXIT_OK", "OUTCOMES", "Outcome", "outcome_for"]
+
+EXIT_OK = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    exit_code: int
+    http_status: int
+
+
+# Exit codes: 1 internal error, 2 usage, 3 not found, 4 bad input data, 5 verification failed,
+# 6 not authorised, 7 key file or passphrase problem, 8 storage problem, 9 network problem.
+OUTCOMES: dict[str, Outcome] = {
+    "usage": Outcome(2, 400),
+    "notfound": Outcome(3, 404),
+    "decode": Outcome(4, 400),
+    "schema": Outcome(4, 400),
+    "entry": Outcome(4, 400),
+    "payload": Outcome(4, 400),
+    "charter": Outcome(4, 400),
+    "import": Outcome(4, 400),
+    "head": Outcome(5, 422),
+    "proof": Outcome(5, 422),
+    "range": Outcome(5, 422),
+    "signature": Outcome(5, 422),
+    "equivocation": Outcome(5, 422),
+    "verify": Outcome(5, 500),
+    "auth": Outcome(6, 403),
+    "keyfile": Outcome(7, 400),
+    "store": Outcome(8, 500),
+    "net": Outcome(9, 502),
+}
+
+_FALLBACK_REMOTE = Outcome(4, 400)
+_FALLBACK_LOCAL = Outcome(1, 500)
+
+
+def outcome_for(error: SamizdatError) -> Outcome:
+    """The exit code and HTTP status for ``error``, by the longest matching code prefix."""
+    parts = error.code.split(".")
+    for cut in range(len(parts), 0, -1):
+        found = OUTCOMES.get(".".join(parts[:cut]))
+        if found is not None:
+            return found
+    if isinstance(error, RemoteError):
+        return _FALLBACK_REMOTE
+    if isinstance(error, LocalError):
+        return _FALLBACK_LOCAL
+    return _FALLBACK_LOCAL
