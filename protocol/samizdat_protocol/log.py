@@ -17,10 +17,10 @@ from .entries import Entry, LogEntry, decode_payload, encode_payload
 from .errors import LocalError, ProofError
 from .hashing import hash_leaves
 from .heads import SignedHead, sign_head
-from .merkle import Frontier, MerkleTree
+from .merkle import Frontier, MerkleTree, verify_consistency
 from .signing import SigningKey
 
-__all__ = ["PublisherLog", "VerifiedRange", "verify_range"]
+__all__ = ["PublisherLog", "VerifiedRange", "verify_prefix", "verify_range"]
 
 
 class PublisherLog:
@@ -102,4 +102,33 @@ def verify_range(frontier: Frontier, headers: Sequence[bytes], head: SignedHead,
     nodes = extended.extend(leaves)
     if extended.root() != head.root:
         raise ProofError("range.root", "received entries do not hash to the signed root")
+    return VerifiedRange(extended, nodes, leaves)
+
+
+def verify_prefix(frontier: Frontier, headers: Sequence[bytes], head: SignedHead,
+                  proof: Sequence[bytes], dataset_id: bytes) -> VerifiedRange:
+    """Verify ``headers`` extend our log to a *prefix* of the log that ``head`` signs.
+
+    With k = held + received, the root at k is computed from the frontier and the received
+    leaves; ``proof`` must be a consistency proof from (k, that root) to the signed head. When
+    k equals the head's length this is :func:`verify_range` (and ``proof`` must be empty). This
+    is what lets a sync commit a long transfer chunk by chunk, each chunk verified on its own
+    (spec §11). Raises :class:`ProofError` or the signature error; never mutates ``frontier``.
+    """
+    head.verify(dataset_id)
+    size = frontier.size + len(headers)
+    if size > head.length:
+        raise ProofError("range.length", f"{size} entries exceed head length {head.length}")
+    if size == head.length:
+        if proof:
+            raise ProofError("range.proof", "a range that reaches its head needs no proof")
+        return verify_range(frontier, headers, head, dataset_id)
+    leaves = hash_leaves(headers)
+    extended = frontier.copy()
+    nodes = extended.extend(leaves)
+    try:
+        verify_consistency(size, extended.root(), head.length, head.root, proof)
+    except ProofError as exc:
+        raise ProofError("range.root", "received entries are not a prefix of the signed "
+                         f"log: {exc.message}") from exc
     return VerifiedRange(extended, nodes, leaves)

@@ -78,3 +78,26 @@ def test_head_signed_by_another_key_rejected() -> None:
                         head.root, head.timestamp, head.signature)
     with pytest.raises(SignatureError):
         verify_range(Frontier.empty(), [e.to_bytes() for e in log.entries], forged, DATASET)
+
+
+@given(st.integers(0, 25), st.integers(1, 25), st.integers(0, 25))
+def test_chunks_verify_as_prefixes_of_a_later_head(held: int, chunk: int, rest: int) -> None:
+    from samizdat_protocol.log import verify_prefix
+
+    log = build(held + chunk + rest)
+    head = log.sign(KEY, 1)
+    headers = [e.to_bytes() for e in log.entries]
+    frontier = Frontier.empty()
+    frontier.extend(log.tree.subtree_hash(0, i) for i in range(held))
+    end = held + chunk
+    proof = log.tree.consistency_proof(end, head.length) if rest else []
+    result = verify_prefix(frontier, headers[held:end], head, proof, DATASET)
+    assert result.frontier.size == end and result.frontier.root() == log.tree.root(end)
+    if rest:
+        # a forged chunk (one header swapped for another entry) fails against the same proof
+        forged = list(headers[held:end])
+        forged[-1] = headers[end]
+        with pytest.raises(ProofError):
+            verify_prefix(frontier, forged, head, proof, DATASET)
+        with pytest.raises(ProofError):
+            verify_prefix(frontier, headers[held:end], head, [], DATASET)
