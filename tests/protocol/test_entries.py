@@ -79,3 +79,13 @@ def test_payload_hash_checked() -> None:
 def test_oversize_payload_refused() -> None:
     with pytest.raises(SchemaError):
         encode_payload({"x": "я" * 40_000})
+
+
+@given(st.dictionaries(st.sampled_from(["surname", "name", "birth"]), st.text(max_size=30),
+                       min_size=1), st.data())
+def test_any_byte_change_to_a_payload_detected(body: dict[str, str], data: st.DataObject) -> None:
+    payload, digest = encode_payload(body)
+    raw = bytearray(payload)
+    raw[data.draw(st.integers(0, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(RemoteError):
+        decode_payload(bytes(raw), digest)
