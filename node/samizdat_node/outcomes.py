@@ -40,8 +40,16 @@ OUTCOMES: dict[str, Outcome] = {
     "verify": Outcome(5, 500),
     "auth": Outcome(6, 403),
     "keyfile": Outcome(7, 400),
+    "identity": Outcome(7, 500),
     "store": Outcome(8, 500),
     "net": Outcome(9, 502),
+    "p2p": Outcome(9, 502),
+    "p2p.bad_addr": Outcome(2, 400),
+    "p2p.compat": Outcome(1, 500),
+    "frame": Outcome(9, 502),
+    "sync": Outcome(9, 502),
+    "wire": Outcome(9, 502),
+    "backoff": Outcome(1, 500),
 }
 
 _FALLBACK_REMOTE = Outcome(4, 400)
