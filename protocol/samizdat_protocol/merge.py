@@ -6,42 +6,51 @@ two nodes holding the same entries show the same view (a state-based CRDT whose 
 union). The store keeps the view materialised per record and recomputes one record with
 :func:`merge_record` when entries for it arrive; :func:`merge_all` computes every record at once.
 
+A *publisher* below is an identity: the keys of one rotation chain (``policy.identities``, set
+by governance, spec §13) count as ONE publisher whose log is the concatenation of its keys' logs
+in rotation order. Without identities every key is its own publisher, with generation 0.
+
 Rules, applied to the entries of one record (``entry.record_id``), under a :class:`MergePolicy`:
 
-1. **Duplicates.** Entries are identified by ``(publisher, index)``. Copies with equal headers
-   collapse into one; a copy that carries the body wins over one that does not. Two copies with
-   different headers (or two different bodies) for one position mean verification failed
-   upstream: :class:`~samizdat_protocol.errors.LocalError` ``merge.conflicting_duplicate``.
-2. **Ignored entries.** An entry of publisher ``p`` at ``index >= revoked_after[p]`` is
-   ``ignored_revoked`` (a seized key's later entries, design §3). Otherwise an entry of a publisher
-   in ``suspended`` is ``ignored_suspended`` (equivocation, design §2). Ignored entries have no
+1. **Duplicates.** Entries are identified by ``(publisher key, index)``. Copies with equal
+   headers collapse into one; a copy that carries the body wins over one that does not. Two
+   copies with different headers (or two different bodies) for one position mean verification
+   failed upstream: :class:`~samizdat_protocol.errors.LocalError` ``merge.conflicting_duplicate``.
+2. **Ignored entries.** An entry of key ``k`` at ``index >= revoked_after[k]`` is
+   ``ignored_revoked`` (a seized key's later entries, design §3). Otherwise an entry of a key in
+   ``suspended`` is ``ignored_suspended`` (equivocation, design §2). Ignored entries have no
    effect at all (no version, no retraction, no erase, no erase authority) but stay in history.
 3. **State per publisher.** A publisher's *current state* for the record is its ``put`` or
-   ``retract`` entry with the highest log index among its non-ignored entries. Log order, never
-   the timestamp and never ``prev``, decides. Erase entries do not change the state.
+   ``retract`` entry latest in its log among its non-ignored entries: the highest
+   ``(generation, index)``, where ``identities[k] = (identity, generation)`` (a rotated key's
+   successor has the next generation, so its entries follow every entry of the older key). Log
+   order, never the timestamp and never ``prev``, decides. Erase entries do not change the state.
 4. **Multi-value register across publishers.** Every publisher whose current state is a put has
-   one live :class:`Version`; nobody's entry overwrites another publisher's. Live versions are
-   ordered by the *display key* ``(rank, -timestamp, publisher)``: ``rank`` is ``(0, n)`` for a
-   publisher with priority ``n`` (lower wins; the charter's publisher list order) and ``(1, 0)``
-   for a publisher without one, so unknown keys follow every known key; then the later put
-   timestamp ``ts`` first; then the lexicographically smaller publisher key bytes. The first is
-   ``displayed``; the rest are ``alternatives`` in that order.
+   one live :class:`Version` (naming the key that signed it); nobody's entry overwrites another
+   publisher's. Live versions are ordered by the *display key* ``(rank, -timestamp,
+   identity)``: ``rank`` is ``(0, n)`` when the identity key has priority ``n`` (lower wins;
+   the charter's publisher list order, later governance) and ``(1, 0)`` without one, so unknown
+   keys follow every known key; then the later put timestamp ``ts`` first; then the
+   lexicographically smaller identity key bytes. The first is ``displayed``; the rest are
+   ``alternatives`` in that order.
 5. **Retraction.** A publisher whose current state is a retract contributes a
    :class:`Retraction` (ordered by the same display key, using the retract's timestamp) and no
    version; it hides only its own version. ``retracted`` is true exactly when no publisher has a
    live version and at least one has a retraction in force.
-6. **Erase.** A non-ignored erase entry *takes effect* when ``policy.erase_authorised(entry)``
-   is true; without that callback, when its publisher has a non-ignored put of this record (at
-   any index) whose payload hash equals the erase's ``target``. Every put of the record whose
-   payload hash is the target of an erase in effect is erased, whichever publisher made it and
-   whichever order the entries arrived in: its :class:`Version` has ``erased=True`` and
-   ``body=None``; the header stays, and so does its place in the display order. Erase is scoped
-   to the record it names; the store decides when payload bytes shared with other records go.
-   Under the default rule a publisher can erase a payload another publisher also holds only by
-   putting that same payload itself; the founders' threshold rule replaces this default later.
+6. **Erase.** Which non-ignored erase entries *take effect* is decided, first that applies, by
+   ``policy.erase_authorised(entry)``; else, when ``policy.approved_erasures`` is set (the
+   governance rule, spec §13), by ``(record, target)`` being an approved pair; else (the
+   default rule) by its publisher having a non-ignored put of this record (at any index) whose
+   payload hash equals the ``target``. The *erased payloads* of a record are the targets of its
+   erases in effect plus, under the governance rule, every payload approved for this record,
+   with or without an erase entry in any log. Every put of the record whose payload hash is
+   erased is erased, whichever publisher made it and whichever order the entries arrived in:
+   its :class:`Version` has ``erased=True`` and ``body=None``; the header stays, and so does its
+   place in the display order. Erase is scoped to the record it names; the store decides when
+   payload bytes shared with other records go.
 7. **History.** Every entry of the record, ignored ones included, ordered by
-   ``(rank, publisher, index)``, each with a status: ``current`` (a put that is its publisher's
-   current state), ``retracted`` (a retract that is its publisher's current state),
+   ``(rank, identity, generation, index)``, each with a status: ``current`` (a put that is its
+   publisher's current state), ``retracted`` (a retract that is its publisher's current state),
    ``superseded`` (a put or retract followed by a later put or retract of that publisher),
    ``erase`` (an erase in effect), ``erase_unauthorised`` (an erase not in effect),
    ``ignored_revoked`` or ``ignored_suspended``. ``erased`` marks puts whose payload was erased
@@ -95,15 +104,24 @@ def _check_int(value: object, what: str) -> None:
 
 @dataclass(frozen=True)
 class MergePolicy:
-    """Who is shown first and whose entries count (rules 2, 4 and 6 of the module docstring).
+    """Who is shown first and whose entries count (rules 2-4 and 6 of the module docstring).
 
-    The mappings are copied into read-only views, so a policy cannot change under a view.
+    ``identities`` maps a key to ``(identity key, generation)``: the first key of a rotation
+    chain is the identity (generation 0), each successor the next generation. Keys absent from
+    it are their own identity. ``approved_erasures`` (``(record id, payload hash)`` pairs) turns
+    on the governance erase rule. The mappings are copied into read-only views, so a policy
+    cannot change under a view.
     """
 
     priorities: Mapping[bytes, int]
     revoked_after: Mapping[bytes, int] = field(default_factory=dict)
     suspended: frozenset[bytes] = frozenset()
     erase_authorised: Callable[[LogEntry], bool] | None = None
+    identities: Mapping[bytes, tuple[bytes, int]] = field(default_factory=dict)
+    approved_erasures: frozenset[tuple[str, bytes]] | None = None
+    # Derived from approved_erasures in __post_init__; not compared, not passed in.
+    _approved_by_record: Mapping[str, frozenset[bytes]] = field(
+        init=False, compare=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         for value in self.priorities.values():
@@ -112,13 +130,32 @@ class MergePolicy:
             _check_int(value, "a revocation point")
             if value < 0:
                 raise LocalError("merge.policy", f"revocation point {value} is negative")
+        _check_identities(self.identities)
         object.__setattr__(self, "priorities", MappingProxyType(dict(self.priorities)))
         object.__setattr__(self, "revoked_after", MappingProxyType(dict(self.revoked_after)))
         object.__setattr__(self, "suspended", frozenset(self.suspended))
+        object.__setattr__(self, "identities", MappingProxyType(dict(self.identities)))
+        by_record: dict[str, set[bytes]] = defaultdict(set)
+        if self.approved_erasures is not None:
+            object.__setattr__(self, "approved_erasures", frozenset(self.approved_erasures))
+            for record_id, payload_hash in self.approved_erasures:
+                by_record[record_id].add(payload_hash)
+        object.__setattr__(self, "_approved_by_record", MappingProxyType(
+            {rid: frozenset(hashes) for rid, hashes in by_record.items()}))
+
+    def identity(self, key: bytes) -> bytes:
+        """The identity (first key of its rotation chain) that ``key`` publishes for."""
+        found = self.identities.get(key)
+        return key if found is None else found[0]
+
+    def position(self, key: bytes, index: int) -> tuple[int, int]:
+        """Place of ``(key, index)`` in its identity's concatenated log (rule 3)."""
+        found = self.identities.get(key)
+        return (0 if found is None else found[1], index)
 
     def rank(self, publisher: bytes) -> tuple[int, int]:
-        """Priority rank: known publishers by their number, unknown ones after all of them."""
-        priority = self.priorities.get(publisher)
+        """Priority rank of a key's identity: by number; unknown ones after all of them."""
+        priority = self.priorities.get(self.identity(publisher))
         return (1, 0) if priority is None else (0, priority)
 
     def ignored_status(self, publisher: bytes, index: int) -> str | None:
@@ -129,6 +166,27 @@ class MergePolicy:
         if publisher in self.suspended:
             return STATUS_IGNORED_SUSPENDED
         return None
+
+    def approved_payloads(self, record_id: str) -> frozenset[bytes]:
+        """Payload hashes of ``record_id`` whose erasure governance approved (rule 6)."""
+        return self._approved_by_record.get(record_id, frozenset())
+
+
+def _check_identities(identities: Mapping[bytes, tuple[bytes, int]]) -> None:
+    seen: set[tuple[bytes, int]] = set()
+    for key, value in identities.items():
+        if (not isinstance(value, tuple) or len(value) != 2
+                or not isinstance(value[0], bytes)):
+            raise LocalError("merge.policy", f"identity of a key must be (key, generation), "
+                             f"not {value!r}")
+        identity, generation = value
+        _check_int(generation, "a generation")
+        if (generation == 0) != (key == identity) or generation < 0:
+            raise LocalError("merge.policy", "generation 0 is the identity key itself, and "
+                             "only it")
+        if value in seen:
+            raise LocalError("merge.policy", "two keys share one place in a rotation chain")
+        seen.add(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,18 +260,20 @@ def _dedupe(entries: Iterable[LogEntry]) -> dict[tuple[bytes, int], LogEntry]:
     return seen
 
 
-def _default_erase_rule(erase: LogEntry, puts: list[LogEntry]) -> bool:
-    return any(p.publisher == erase.publisher and p.entry.payload_hash == erase.entry.target
+def _default_erase_rule(erase: LogEntry, puts: list[LogEntry], policy: MergePolicy) -> bool:
+    me = policy.identity(erase.publisher)
+    return any(policy.identity(p.publisher) == me and p.entry.payload_hash == erase.entry.target
                for p in puts)
 
 
 def _classify(entries: list[LogEntry], policy: MergePolicy) -> tuple[
         dict[tuple[bytes, int], str], dict[bytes, LogEntry], list[LogEntry], list[LogEntry]]:
-    """Rules 2 and 3: ignored entries, each publisher's current state, counted puts and erases."""
+    """Rules 2 and 3: ignored entries, each identity's current state, counted puts and erases."""
     ignored: dict[tuple[bytes, int], str] = {}
     current: dict[bytes, LogEntry] = {}
     puts: list[LogEntry] = []
     erases: list[LogEntry] = []
+    position = policy.position
     for item in entries:
         why = policy.ignored_status(item.publisher, item.index)
         if why is not None:
@@ -225,21 +285,29 @@ def _classify(entries: list[LogEntry], policy: MergePolicy) -> tuple[
             continue
         if kind == "put":
             puts.append(item)
-        best = current.get(item.publisher)
-        # Log order, not the timestamp, decides within a publisher (design §3).
-        if best is None or item.index > best.index:
-            current[item.publisher] = item
+        identity = policy.identity(item.publisher)
+        best = current.get(identity)
+        # Log order, not the timestamp, decides within a publisher (design §3); a rotated
+        # identity's log is its keys' logs concatenated in generation order.
+        if best is None or position(item.publisher, item.index) > position(best.publisher,
+                                                                           best.index):
+            current[identity] = item
     return ignored, current, puts, erases
 
 
-def _erases_in_effect(erases: list[LogEntry], puts: list[LogEntry],
+def _erases_in_effect(record_id: str, erases: list[LogEntry], puts: list[LogEntry],
                       policy: MergePolicy) -> tuple[set[bytes], set[tuple[bytes, int]]]:
     """Rule 6: the payload hashes erased, and the positions of the erases in effect."""
-    targets: set[bytes] = set()
+    approved = policy.approved_payloads(record_id)
+    targets: set[bytes] = set(approved)
     in_effect: set[tuple[bytes, int]] = set()
     for item in erases:
-        ok = (policy.erase_authorised(item) if policy.erase_authorised is not None
-              else _default_erase_rule(item, puts))
+        if policy.erase_authorised is not None:
+            ok = policy.erase_authorised(item)
+        elif policy.approved_erasures is not None:
+            ok = item.entry.target in approved
+        else:
+            ok = _default_erase_rule(item, puts, policy)
         if ok and item.entry.target is not None:
             targets.add(item.entry.target)
             in_effect.add((item.publisher, item.index))
@@ -247,7 +315,8 @@ def _erases_in_effect(erases: list[LogEntry], puts: list[LogEntry],
 
 
 def _status(item: LogEntry, ignored: dict[tuple[bytes, int], str],
-            current: dict[bytes, LogEntry], in_effect: set[tuple[bytes, int]]) -> str:
+            current: dict[bytes, LogEntry], in_effect: set[tuple[bytes, int]],
+            policy: MergePolicy) -> str:
     """Rule 7: why an entry appears in history the way it does."""
     key = (item.publisher, item.index)
     if key in ignored:
@@ -255,7 +324,7 @@ def _status(item: LogEntry, ignored: dict[tuple[bytes, int], str],
     kind = item.entry.kind
     if kind == "erase":
         return STATUS_ERASE if key in in_effect else STATUS_ERASE_UNAUTHORISED
-    if current[item.publisher] is not item:
+    if current[policy.identity(item.publisher)] is not item:
         return STATUS_SUPERSEDED
     return STATUS_CURRENT if kind == "put" else STATUS_RETRACTED
 
@@ -263,20 +332,21 @@ def _status(item: LogEntry, ignored: dict[tuple[bytes, int], str],
 def _merge_one(record_id: str, entries: list[LogEntry], policy: MergePolicy) -> RecordView:
     """Rules 2-7 for the deduplicated entries of one record."""
     ignored, current, puts, erases = _classify(entries, policy)
-    targets, in_effect = _erases_in_effect(erases, puts, policy) if erases else (set(), set())
+    targets, in_effect = _erases_in_effect(record_id, erases, puts, policy)
 
     # Rules 4 and 5: the multi-value register and the retractions, in display order.
-    rank = policy.rank
-    in_order = sorted(current.values(), key=lambda c: (
-        rank(c.publisher), -c.entry.timestamp, c.publisher))
-    versions = tuple(_version(c, targets) for c in in_order if c.entry.kind == "put")
+    rank, identity = policy.rank, policy.identity
+    in_order = sorted(current.items(), key=lambda c: (
+        rank(c[0]), -c[1].entry.timestamp, c[0]))
+    versions = tuple(_version(c, targets) for _, c in in_order if c.entry.kind == "put")
     retractions = tuple(Retraction(c.publisher, c.index, c.entry.reason or "", c.entry.timestamp)
-                        for c in in_order if c.entry.kind == "retract")
+                        for _, c in in_order if c.entry.kind == "retract")
     history = tuple(
         HistoryItem(item.publisher, item.index, item.entry,
-                    _status(item, ignored, current, in_effect),
+                    _status(item, ignored, current, in_effect, policy),
                     erased=item.entry.kind == "put" and item.entry.payload_hash in targets)
-        for item in sorted(entries, key=lambda i: (rank(i.publisher), i.publisher, i.index)))
+        for item in sorted(entries, key=lambda i: (
+            rank(i.publisher), identity(i.publisher), policy.position(i.publisher, i.index))))
     return RecordView(
         record_id=record_id,
         displayed=versions[0] if versions else None,

@@ -471,3 +471,110 @@ def test_policy_is_frozen_against_later_mutation() -> None:
     prio[A] = -5
     assert policy.rank(A) == (0, 1)
     assert isinstance(policy.priorities, Mapping)
+
+
+# --- identities (rotation) and the governance erase rule (spec §13) ----------------------------
+
+
+def relabel(view: RecordView, old: bytes, new: bytes, offset: int) -> RecordView:
+    """``view`` with the new key's positions written as positions in the old key's log, and
+    without the old key's entries after the rotation point (the one log never had them)."""
+    def move(item: Any) -> Any:
+        if item is None or item.publisher != new:
+            return item
+        return replace(item, publisher=old, index=offset + item.index)
+
+    return replace(
+        view,
+        displayed=move(view.displayed),
+        alternatives=tuple(move(v) for v in view.alternatives),
+        retractions=tuple(move(r) for r in view.retractions),
+        history=tuple(move(h) for h in view.history
+                      if h.status != "ignored_revoked" or h.publisher not in (old, new)),
+    )
+
+
+@given(logs_st, policy_st, st.integers(0, 3), st.integers(0, 3), st.integers(0, 9),
+       st.randoms(use_true_random=False))
+@example({0: [("put", 0, 0, 0), ("put", 0, 1, 0)], 1: [("put", 0, 2, 0)]},
+         ({0: 1, 1: 0}, {}, frozenset()), 0, 1, 1, random.Random(0))
+@example({0: [("put", 0, 0, 0)], 1: [("erase", 0, 0, 0)], 2: [("put", 0, 1, 5)]},
+         ({}, {}, frozenset()), 0, 1, 1, random.Random(0))
+def test_a_rotated_identity_merges_as_one_concatenated_log(
+        logs: Logs, spec: PolicySpec, old: int, new: int, cut: int, rng: random.Random) -> None:
+    if old == new:
+        return
+    prio, revoked, suspended = spec
+    revoked = {k: v for k, v in revoked.items() if k not in (old, new)}
+    suspended = suspended - {old, new}
+    prio = {k: v for k, v in prio.items() if k != new}  # rank is looked up by identity
+    old_log, new_log = logs.get(old, []), logs.get(new, [])
+    rotated = make_policy((prio, {**revoked, old: cut}, suspended),
+                          identities={KEYS[new]: (KEYS[old], 1)})
+    entries = build(logs)
+    rng.shuffle(entries)
+    got = merge_all(entries, rotated)
+    one_log = {k: v for k, v in logs.items() if k != new}
+    one_log[old] = old_log[:cut] + new_log
+    want = merge_all(build(one_log), make_policy((prio, revoked, suspended)))
+    offset = min(cut, len(old_log))
+    for rid, view in got.items():
+        moved = relabel(view, KEYS[old], KEYS[new], offset)
+        if rid in want:
+            assert moved == want[rid]
+        else:
+            assert is_empty(view) and moved.history == ()
+
+
+@given(logs_st, policy_st, st.frozensets(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                                         max_size=3))
+@example({0: [("put", 0, 0, 0), ("erase", 0, 0, 0)]}, ({}, {}, frozenset()), frozenset())
+@example({0: [("put", 0, 0, 0)], 1: [("put", 0, 0, 0), ("put", 0, 1, 0)]},
+         ({}, {}, frozenset()), frozenset({(0, 0)}))
+def test_governance_erase_rule_erases_exactly_the_approved_payloads(
+        logs: Logs, spec: PolicySpec, approved_at: frozenset[tuple[int, int]]) -> None:
+    approved = frozenset((RECORDS[r], HASHES[b]) for r, b in approved_at)
+    policy = make_policy(spec, approved_erasures=approved)
+    entries = build(logs)
+    views = merge_all(entries, policy)
+    plain = merge_all([e for e in entries if e.entry.kind != "erase"], make_policy(spec))
+    for rid, view in views.items():
+        for h in view.history:
+            if h.entry.kind == "put":
+                # With or without an erase entry in any log; a publisher's own erase alone
+                # (a seized key) erases nothing.
+                assert h.erased == ((rid, h.entry.payload_hash) in approved)
+            elif h.entry.kind == "erase" and not h.status.startswith("ignored"):
+                want = "erase" if (rid, h.entry.target) in approved else "erase_unauthorised"
+                assert h.status == want
+        base = plain.get(rid)
+        assert view.retractions == (base.retractions if base else ())
+        got, ref = versions(view), versions(base)
+        assert [(v.publisher, v.index, v.entry) for v in got] == \
+            [(v.publisher, v.index, v.entry) for v in ref]
+        for v, b in zip(got, ref, strict=True):
+            assert v.erased == ((rid, v.entry.payload_hash) in approved)
+            assert v.body == (None if v.erased else b.body)
+
+
+@pytest.mark.parametrize("identities", [
+    {A: (B, 0)},  # generation 0 is the identity itself
+    {A: (A, 1)},
+    {A: (C, 1), B: (C, 1)},  # one place in the chain, two keys
+    {A: (C, -1)},
+    {A: C},
+])
+def test_identities_are_checked(identities: Any) -> None:
+    with pytest.raises(LocalError) as info:
+        MergePolicy({}, identities=identities)
+    assert info.value.code == "merge.policy"
+
+
+def test_a_successor_key_supersedes_and_keeps_its_identitys_place() -> None:
+    policy = MergePolicy({A: 0, B: 1}, revoked_after={A: 2}, identities={C: (A, 1)})
+    entries = [put(A, 0, 0, ts=9), retract(A, 2), put(B, 0, 1, ts=5), put(C, 0, 2, ts=1)]
+    view = view_of(entries, policy)
+    # C speaks for A: shown first (A's priority), though its put is older than B's.
+    assert [(v.publisher, v.index) for v in versions(view)] == [(C, 0), (B, 0)]
+    assert [(h.publisher, h.status) for h in view.history] == [
+        (A, "superseded"), (A, "ignored_revoked"), (C, "current"), (B, "current")]
