@@ -1,0 +1,162 @@
+"""The store under trio: every blocking call runs in a worker thread (design §5, §6).
+
+``aiosqlite`` would be the usual choice, but it is built on asyncio and cannot run under trio,
+which py-libp2p requires (docs/decisions/0001-sqlite-worker-thread.md). Instead each call of
+the synchronous :class:`~.store.Store` runs in ``trio.to_thread.run_sync``:
+
+* writes (apply, publish, heads, verify's damage record) pass a ``CapacityLimiter(1)``: one
+  writer at a time, in the order trio schedules them, never blocking the event loop;
+* reads pass a limiter as large as the read connection pool.
+
+A call that has started is not abandoned on cancellation: a write transaction always runs to
+its commit or rollback, so cancelling a task never leaves half a batch (house style: never
+swallow ``Cancelled``; trio delivers it once the thread returns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from samizdat_node.search.model import SearchPage, SearchQuery
+from samizdat_protocol.charter import SignedCharter
+from samizdat_protocol.heads import EquivocationProof, SignedHead
+from samizdat_protocol.merge import RecordView
+from samizdat_protocol.signing import SigningKey
+
+from .apply import ApplyResult, Payloads
+from .audit import AuditReport, Damage
+from .headstore import HeadOutcome
+from .publish import OnInvalid, PublishResult
+from .reads import EntryRange, PublisherStatus, StoreCounts, ViewRow
+from .store import Store
+
+__all__ = ["AsyncStore"]
+
+T = TypeVar("T")
+DEFAULT_READERS = 4
+
+
+class AsyncStore:
+    """Trio facade over :class:`Store`; construct with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, store: Store, readers: int = DEFAULT_READERS) -> None:
+        self.store = store
+        self._write = trio.CapacityLimiter(1)
+        self._read = trio.CapacityLimiter(max(1, readers))
+
+    @classmethod
+    async def create(cls, path: str | Path, charter: SignedCharter, **options: Any) -> AsyncStore:
+        store = await trio.to_thread.run_sync(partial(Store.create, path, charter, **options))
+        return cls(store, options.get("readers", DEFAULT_READERS))
+
+    @classmethod
+    async def open(cls, path: str | Path, **options: Any) -> AsyncStore:
+        store = await trio.to_thread.run_sync(partial(Store.open, path, **options))
+        return cls(store, options.get("readers", DEFAULT_READERS))
+
+    async def _writing(self, fn: Callable[[], T]) -> T:
+        return await trio.to_thread.run_sync(fn, limiter=self._write)
+
+    async def _reading(self, fn: Callable[[], T]) -> T:
+        return await trio.to_thread.run_sync(fn, limiter=self._read)
+
+    async def aclose(self) -> None:
+        await self._writing(self.store.close)
+
+    async def __aenter__(self) -> AsyncStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def dataset_id(self) -> bytes:
+        return self.store.dataset_id
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def apply_batch(self, publisher: bytes, start_index: int, headers: list[bytes],
+                          payloads: Payloads, head: SignedHead) -> ApplyResult:
+        return await self._writing(
+            partial(self.store.apply_batch, publisher, start_index, headers, payloads, head))
+
+    async def record_head(self, head: SignedHead) -> HeadOutcome:
+        return await self._writing(partial(self.store.record_head, head))
+
+    async def publish(self, key: SigningKey, bodies: Iterable[tuple[str, Mapping[str, Any]]],
+                      now_ms: int, batch_size: int = 10_000,
+                      on_invalid: OnInvalid | None = None) -> PublishResult:
+        return await self._writing(
+            partial(self.store.publish, key, bodies, now_ms, batch_size, on_invalid))
+
+    async def correct(self, key: SigningKey, record_id: str, body: Mapping[str, Any],
+                      now_ms: int) -> PublishResult:
+        return await self._writing(partial(self.store.correct, key, record_id, body, now_ms))
+
+    async def retract(self, key: SigningKey, record_id: str, reason: str,
+                      now_ms: int) -> ApplyResult:
+        return await self._writing(partial(self.store.retract, key, record_id, reason, now_ms))
+
+    async def erase(self, key: SigningKey, record_id: str, payload_hash: bytes, reason: str,
+                    now_ms: int) -> ApplyResult:
+        return await self._writing(
+            partial(self.store.erase, key, record_id, payload_hash, reason, now_ms))
+
+    async def verify(self, workers: int | None = None) -> AuditReport:
+        return await self._writing(partial(self.store.verify, workers))
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def heads(self) -> dict[bytes, SignedHead]:
+        return await self._reading(self.store.heads)
+
+    async def head(self, publisher: bytes) -> SignedHead | None:
+        return await self._reading(partial(self.store.head, publisher))
+
+    async def head_history(self, publisher: bytes) -> list[SignedHead]:
+        return await self._reading(partial(self.store.head_history, publisher))
+
+    async def entries(self, publisher: bytes, start: int, limit: int = 10_000) -> EntryRange:
+        return await self._reading(partial(self.store.entries, publisher, start, limit))
+
+    async def inclusion_proof(self, publisher: bytes, index: int, size: int) -> list[bytes]:
+        return await self._reading(partial(self.store.inclusion_proof, publisher, index, size))
+
+    async def consistency_proof(self, publisher: bytes, old: int, new: int) -> list[bytes]:
+        return await self._reading(partial(self.store.consistency_proof, publisher, old, new))
+
+    async def record(self, record_id: str) -> RecordView | None:
+        return await self._reading(partial(self.store.record, record_id))
+
+    async def view_rows(self, *, record_ids: Sequence[str] = (),
+                        row_keys: Sequence[int] = ()) -> list[ViewRow]:
+        return await self._reading(
+            partial(self.store.view_rows, record_ids=record_ids, row_keys=row_keys))
+
+    async def search(self, query: SearchQuery) -> SearchPage:
+        return await self._reading(partial(self.store.search, query))
+
+    async def payload(self, payload_hash: bytes) -> bytes | None:
+        return await self._reading(partial(self.store.payload, payload_hash))
+
+    async def counts(self) -> StoreCounts:
+        return await self._reading(self.store.counts)
+
+    async def status(self) -> list[PublisherStatus]:
+        return await self._reading(self.store.status)
+
+    async def equivocations(self) -> list[EquivocationProof]:
+        return await self._reading(self.store.equivocations)
+
+    async def damage(self) -> list[Damage]:
+        return await self._reading(self.store.damage)
+
+    async def run_sync(self, fn: Callable[[Store], T], *, write: bool = False) -> T:
+        """Run any other blocking use of the store (e.g. a search) in a worker thread."""
+        call = partial(fn, self.store)
+        return await (self._writing(call) if write else self._reading(call))

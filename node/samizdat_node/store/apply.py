@@ -1,0 +1,274 @@
+"""The one path by which entries enter the store (design §4, §9; issue 3).
+
+Sync, bundles, imports and the publisher's own publishing all end in :func:`commit`, which,
+inside ONE write transaction:
+
+1. checks the batch starts at the held length (a batch wholly held is a no-op if its head is
+   consistent with ours; a partial overlap is trimmed once the overlap equals what we hold);
+2. verifies the headers, appended to the frontier rebuilt from stored subtrees, hash to the
+   signed head's root (``log.verify_range``: signature, dataset, length, root);
+3. stores entries, newly completed subtree nodes and the head, and updates the record view and
+   the search index.
+
+Anything wrong raises a typed error and the transaction rolls back: either the whole batch is
+stored or nothing changes. A head that contradicts what we hold is not an error of the batch's
+bytes but of its publisher: the equivocation proof is kept (committed) and
+:class:`~samizdat_protocol.errors.EquivocationError` raised.
+
+:func:`apply_batch` parses bytes from outside (headers, payloads) for :func:`commit`;
+the publishing pipeline (publish.py) hands over columns it built itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from samizdat_protocol.errors import (
+    DecodeError,
+    EquivocationError,
+    LocalError,
+    ProofError,
+    SamizdatError,
+)
+from samizdat_protocol.hashing import EMPTY_TREE_ROOT, hash_leaves, hash_payload
+from samizdat_protocol.heads import EquivocationProof, SignedHead
+from samizdat_protocol.log import VerifiedRange, verify_range
+from samizdat_protocol.merkle import Frontier, root_of
+from samizdat_protocol.schema import validate
+
+from .bulk import paused_gc
+from .codec import decode_body, decode_header
+from .dataset import Dataset
+from .db import Database
+from .errors import at_entry
+from .headstore import (
+    announced_head,
+    clear_announced,
+    held_head,
+    prove_fork,
+    remember_head,
+    save_equivocation,
+    save_verified,
+)
+from .migrations import KIND_ERASE, KIND_PUT, KIND_RETRACT
+from .tree import OverlayTree, StoredTree
+from .view import Columns, update_view
+
+__all__ = ["ApplyResult", "OwnRange", "Payloads", "apply_batch", "commit"]
+
+Payloads = Mapping[bytes, bytes] | Sequence[bytes | None]
+Parser = Callable[[int, list[bytes]], Columns]
+_KINDS = {"put": KIND_PUT, "retract": KIND_RETRACT, "erase": KIND_ERASE}
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    publisher: bytes
+    start: int  # log index of the first entry newly stored
+    stored: int  # entries newly stored (0 for a batch already held)
+    length: int  # entries held for the publisher afterwards
+    records: int  # records whose view was recomputed
+
+
+def apply_batch(db: Database, ds: Dataset, publisher: bytes, start: int, headers: Sequence[bytes],
+                payloads: Payloads, head: SignedHead,
+                clock: Callable[[], int] | None = None) -> ApplyResult:
+    """Verify a batch received from outside and store it, or change nothing.
+
+    ``payloads`` is either a map from payload hash to bytes, or a list aligned with
+    ``headers`` (None where a payload is not sent). A put whose payload is absent is stored
+    without it (erased or not held by the sender); a payload that is present must match its
+    header's hash and the charter's schema exactly (strict: peers send what was published).
+    """
+    headers = list(headers)
+    aligned = None if isinstance(payloads, Mapping) else list(payloads)
+    if aligned is not None and len(aligned) != len(headers):
+        raise DecodeError("range.payloads", f"{len(aligned)} payloads for {len(headers)} "
+                          "headers")
+    by_hash = payloads if isinstance(payloads, Mapping) else None
+
+    def parse(offset: int, leaves: list[bytes]) -> Columns:
+        del leaves  # outside bytes are parsed from the headers themselves
+        return _parse(ds, publisher, start + offset, headers[offset:],
+                      aligned[offset:] if aligned is not None else None, by_hash)
+
+    return commit(db, ds, publisher, start, headers, head, parse, clock)
+
+
+def _parse(ds: Dataset, publisher: bytes, start: int, headers: list[bytes],
+           aligned: list[bytes | None] | None, by_hash: Mapping[bytes, bytes] | None) -> Columns:
+    pid = ds.authorised(publisher).id
+    cols = Columns(pid, start, headers, [], [], [], [], [], [])
+    schema_id = ds.schema_id
+    for pos, header in enumerate(headers):
+        index = start + pos
+        try:
+            kind, record_id, key, ts = decode_header(header)
+            payload = None
+            body = None
+            if kind == "put":
+                payload = aligned[pos] if aligned is not None else by_hash.get(key) \
+                    if by_hash is not None and key is not None else None
+                if payload is not None:
+                    body = _check_payload(schema_id, payload, key)
+            elif aligned is not None and aligned[pos] is not None:
+                raise DecodeError("range.payloads", f"a {kind} entry carries no payload")
+        except SamizdatError as exc:
+            raise at_entry(exc, publisher, index) from exc
+        cols.kinds.append(_KINDS[kind])
+        cols.record_ids.append(record_id)
+        cols.keys.append(key)
+        cols.timestamps.append(ts)
+        cols.payloads.append(payload)
+        cols.bodies.append(body)
+    return cols
+
+
+def _check_payload(schema_id: str, payload: bytes, expected: bytes | None) -> dict[str, Any]:
+    if type(payload) is not bytes:
+        raise DecodeError("payload.type", "a payload must be bytes")
+    if hash_payload(payload) != expected:
+        raise DecodeError("payload.hash_mismatch", "payload bytes do not match their hash")
+    body = decode_body(payload)
+    if not isinstance(body, dict):
+        raise DecodeError("payload.not_a_map", "payload is not a map")
+    validate(schema_id, body, strict=True)
+    return body
+
+
+def _clock() -> int:
+    return int(time.time() * 1000)
+
+
+def commit(db: Database, ds: Dataset, publisher: bytes, start: int, headers: list[bytes],
+           head: SignedHead, parse: Parser, clock: Callable[[], int] | None = None, *,
+           append_only: bool = False, own: OwnRange | None = None,
+           defer: list[Future[None]] | None = None) -> ApplyResult:
+    """Place, verify and store a batch in one transaction (module docstring).
+
+    ``append_only`` (the publisher's own appends) refuses a batch that does not start exactly
+    at the held length instead of trimming it: another writer got there first.
+    ``own``: the tree extension the publisher computed while signing ``head`` (see
+    :func:`_verify_own`); it saves hashing every node twice.
+    ``defer``: let the COMMIT finish on a helper thread (see ``Database.atomic``); the caller
+    must wait on the future appended to it before trusting the result.
+    """
+    pid = ds.authorised(publisher).id
+    if head.publisher != publisher:
+        raise ProofError("range.publisher", "the head is signed by another publisher than the "
+                         "batch's", publisher=publisher)
+    head.verify(ds.dataset_id)
+    if head.length == 0 and head.root != EMPTY_TREE_ROOT:
+        raise ProofError("range.root", "a head of length 0 must have the empty tree's root")
+    fork: EquivocationProof | None = None
+    with paused_gc(), db.atomic("storing a batch", defer=defer) as conn:
+        ours = held_head(conn, pid)
+        held = ours.length if ours is not None else 0
+        tree = StoredTree(conn, pid, held)
+        if append_only and start != held:
+            raise LocalError("publish.concurrent", f"the log grew to {held} while a batch for "
+                             f"{start} was prepared; another writer is publishing with this key",
+                             start=start, held=held)
+        if start > held:
+            raise ProofError("range.start", f"batch starts at {start} but {held} entries are "
+                             "held", start=start, held=held)
+        if start + len(headers) != head.length:
+            raise ProofError("range.length", f"{start} + {len(headers)} entries != head length "
+                             f"{head.length}", start=start, count=len(headers))
+        if head.length <= held:
+            fork = _check_old_head(conn, pid, tree, ours, head, start, headers)
+            result = ApplyResult(publisher, held, 0, held, 0)
+        else:
+            if own is not None:
+                verified = _verify_own(tree, start, headers, head, own)
+            else:
+                verified = verify_range(tree.frontier(start), headers, head, ds.dataset_id)
+            overlap = held - start
+            if overlap and verified.leaf_hashes[:overlap] != tree.leaves(start, held):
+                assert ours is not None
+                other = OverlayTree(tree, start, verified.leaf_hashes)
+                fork = prove_fork(ours, head, other)
+                result = ApplyResult(publisher, held, 0, held, 0)
+            else:
+                cols = parse(overlap, verified.leaf_hashes[overlap:])
+                nodes = [(pid, level, index, h) for level, index, h in verified.nodes
+                         if (index + 1) << level > held]
+                touched = _store(conn, ds, cols, verified.leaf_hashes[overlap:], nodes)
+                save_verified(conn, pid, head)
+                fork = _check_announced(conn, pid, StoredTree(conn, pid, head.length), head)
+                result = ApplyResult(publisher, held, len(cols.headers), head.length, touched)
+        if fork is not None:
+            save_equivocation(conn, pid, fork, (clock or _clock)())
+    if fork is not None and result.stored == 0:
+        raise EquivocationError("equivocation.detected",
+                                f"publisher {publisher.hex()[:16]} signed two inconsistent heads"
+                                f" (lengths {fork.shorter.length} and {fork.longer.length})",
+                                publisher=publisher)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class OwnRange:
+    """A publisher's own batch: the frontier it started from and the range it computed."""
+
+    before: Frontier
+    range: VerifiedRange
+
+
+def _verify_own(tree: StoredTree, start: int, headers: list[bytes], head: SignedHead,
+                own: OwnRange) -> VerifiedRange:
+    """verify_range for a batch this process built and signed a moment ago.
+
+    The same checks with the node hashing done once: the batch must start from the frontier
+    held in the store, its headers must hash to the leaves the tree was extended with, and that
+    tree's root must be the signed root. (The head's signature was checked by the caller.)
+    """
+    if own.before.size != start or own.before != tree.frontier(start):
+        raise ProofError("range.root", "the batch was prepared against another frontier")
+    if hash_leaves(headers) != own.range.leaf_hashes:
+        raise ProofError("range.root", "received entries do not hash to the signed root")
+    if own.range.frontier.size != head.length or own.range.frontier.root() != head.root:
+        raise ProofError("range.root", "received entries do not hash to the signed root")
+    return own.range
+
+
+def _check_old_head(conn: Any, pid: int, tree: StoredTree, ours: SignedHead | None,
+                    head: SignedHead, start: int, headers: list[bytes]) -> EquivocationProof | None:
+    """A head no longer than ours: consistent (remember it) or a fork (prove it)."""
+    if root_of(tree, head.length) != head.root:
+        assert ours is not None
+        return prove_fork(ours, head, tree)
+    if hash_leaves(headers) != tree.leaves(start, head.length):
+        raise ProofError("range.root", "received entries do not hash to the signed root")
+    remember_head(conn, pid, head)
+    return None
+
+
+def _check_announced(conn: Any, pid: int, tree: StoredTree,
+                     ours: SignedHead) -> EquivocationProof | None:
+    """Once we hold an announced head's length, it is either consistent or a fork."""
+    announced = announced_head(conn, pid)
+    if announced is None or announced.length > tree.size:
+        return None
+    clear_announced(conn, pid)
+    if root_of(tree, announced.length) == announced.root:
+        remember_head(conn, pid, announced)
+        return None
+    return prove_fork(ours, announced, tree)
+
+
+def _store(conn: Any, ds: Dataset, cols: Columns, leaves: list[bytes],
+           nodes: list[tuple[int, int, int, bytes]]) -> int:
+    pid, start = cols.publisher_id, cols.start
+    conn.executemany(
+        "INSERT INTO entries (publisher, idx, header, leaf, kind, record_id, payload_hash, ts, "
+        "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        zip([pid] * len(leaves), range(start, start + len(leaves)), cols.headers, leaves,
+            cols.kinds, cols.record_ids, cols.keys, cols.timestamps, cols.payloads,
+            strict=True))
+    conn.executemany("INSERT INTO nodes (publisher, level, idx, hash) VALUES (?, ?, ?, ?)", nodes)
+    return update_view(conn, ds, cols)

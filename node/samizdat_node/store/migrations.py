@@ -1,0 +1,180 @@
+"""Named, recorded schema migrations (design §5; as in sqlite-utils / datasette).
+
+Each migration is a named function applied once, in order, inside its own write transaction,
+and recorded in the ``migrations`` table. Opening a store applies the ones it lacks. A store
+that records a migration this code does not know was written by a newer version: it is refused
+with ``store.too_new`` rather than half-understood. Never edit or reorder a released migration;
+append a new one.
+
+Layout of the tables (0001_initial), and why:
+
+``charter``       the signed charter bytes and ``dataset_id`` (one row).
+``publishers``    small integer id <-> 32-byte key, display priority, authorised flag. Every
+                  bulk table refers to a publisher by this id (4 bytes, not 32).
+``heads``         the latest *verified* head per publisher: its length is exactly the number of
+                  entries held for it (entries are stored only with a head that covers them).
+``head_history``  every verified or consistent head seen, by (publisher, length, head hash).
+``announced``     the longest head learnt from gossip without its entries; never "verified".
+``entries``       keyed by log position (publisher, idx) WITHOUT ROWID: bulk inserts append to
+                  the b-tree in key order (design §5 measured random-hash keys 3x slower).
+                  Holds header bytes, leaf hash, kind, record id, payload hash (for an erase:
+                  its target) and the payload bytes (NULL when erased or not held).
+``nodes``         hash of every complete Merkle subtree of level >= 1, by (publisher, level,
+                  idx): roots and proofs for every past size come from O(log n) rows.
+``records``       the materialised view: integer row key (the search index's key), record id,
+                  the displayed version (publisher, idx), the retracted flag, version count.
+                  The displayed body is read through (publisher, idx) from ``entries``, not
+                  copied: a copy would add ~40% to the store, and an erased payload could
+                  linger in it.
+``equivocations`` transferable proofs that a publisher signed two inconsistent heads.
+``damage``        what ``verify`` found damaged, for repair: (publisher, part, level, idx).
+
+The search index owns its ``search_*`` tables and creates them idempotently at every open
+(:mod:`.search_adapter`); it is not part of these migrations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from .db import Database
+from .errors import StoreError
+
+__all__ = ["MIGRATIONS", "applied_migrations", "migrate"]
+
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+
+KIND_PUT = 0
+KIND_RETRACT = 1
+KIND_ERASE = 2
+
+_INITIAL = """
+CREATE TABLE charter (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    dataset_id BLOB NOT NULL,
+    schema_id TEXT NOT NULL,
+    signed BLOB NOT NULL
+);
+CREATE TABLE publishers (
+    id INTEGER PRIMARY KEY,
+    key BLOB NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    priority INTEGER,
+    authorised INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE heads (
+    publisher INTEGER PRIMARY KEY,
+    length INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    head BLOB NOT NULL
+);
+CREATE TABLE head_history (
+    publisher INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    head_id BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    head BLOB NOT NULL,
+    PRIMARY KEY (publisher, length, head_id)
+) WITHOUT ROWID;
+CREATE TABLE announced (
+    publisher INTEGER PRIMARY KEY,
+    length INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    ts INTEGER NOT NULL,
+    head BLOB NOT NULL
+);
+CREATE TABLE entries (
+    publisher INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    header BLOB NOT NULL,
+    leaf BLOB NOT NULL,
+    kind INTEGER NOT NULL,
+    record_id TEXT NOT NULL,
+    payload_hash BLOB,
+    ts INTEGER NOT NULL,
+    payload BLOB,
+    PRIMARY KEY (publisher, idx)
+) WITHOUT ROWID;
+CREATE INDEX entries_by_payload ON entries (payload_hash) WHERE payload_hash IS NOT NULL;
+CREATE INDEX entries_by_record ON entries (record_id);
+CREATE TABLE nodes (
+    publisher INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (publisher, level, idx)
+) WITHOUT ROWID;
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY,
+    record_id TEXT NOT NULL UNIQUE,
+    publisher INTEGER,
+    idx INTEGER,
+    retracted INTEGER NOT NULL DEFAULT 0,
+    versions INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE equivocations (
+    publisher INTEGER NOT NULL,
+    proof_id BLOB NOT NULL,
+    proof BLOB NOT NULL,
+    found_ms INTEGER NOT NULL,
+    PRIMARY KEY (publisher, proof_id)
+) WITHOUT ROWID;
+CREATE TABLE damage (
+    publisher INTEGER NOT NULL,
+    part TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    found_ms INTEGER NOT NULL,
+    PRIMARY KEY (publisher, part, level, idx)
+) WITHOUT ROWID;
+"""
+
+
+def _initial(conn: sqlite3.Connection) -> None:
+    for statement in _INITIAL.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    ("0001_initial", _initial),
+)
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
+    if exists is None:
+        return []
+    return [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY seq")]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply the migrations the store lacks; return their names. Refuses a newer store."""
+    done: list[str] = []
+    known = [name for name, _ in MIGRATIONS]
+    for position, (name, step) in enumerate(MIGRATIONS):
+        with db.atomic("migrating the store") as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS migrations (seq INTEGER PRIMARY KEY, "
+                         "name TEXT NOT NULL UNIQUE, applied_ms INTEGER NOT NULL)")
+            applied = applied_migrations(conn)
+            unknown = [n for n in applied if n not in known]
+            if unknown:
+                raise StoreError("store.too_new",
+                                 f"{db.path} was written by a newer Samizdat (migrations "
+                                 f"{unknown} are unknown here); upgrade to open it",
+                                 unknown=unknown)
+            if applied != known[: len(applied)]:
+                raise StoreError("store.migrations", f"{db.path} records migrations {applied}"
+                                 f" out of the known order {known}")
+            if position < len(applied):
+                continue
+            step(conn)
+            conn.execute("INSERT INTO migrations (seq, name, applied_ms) VALUES (?, ?, ?)",
+                         (position, name, int(time.time() * 1000)))
+            done.append(name)
+    return done
