@@ -74,3 +74,16 @@ def test_csv_mapping_errors_are_usage_errors() -> None:
         list(read_export(io.BytesIO(b"a\n"), "csv", mapping={"colour": "a"}))
     with pytest.raises(LocalError):
         list(read_export(io.BytesIO(b""), "xml"))
+
+
+def test_csv_bad_bytes_and_ragged_rows_reject_only_their_line() -> None:
+    data = b"id,surname\n1,\xd0\x98\xd0\xb2\n2,\xff\xfe\n3,a,b\n4,\"multi\nline\"\n5,\xd0\x9f\n"
+    fh = io.BytesIO(data)
+    items = list(read_export(fh, "csv", mapping={"source_id": "id", "surname": "surname"},
+                             id_prefix="c:"))
+    assert not fh.closed
+    accepted = {i.record_id: i.line for i in items if isinstance(i, Accepted)}
+    rejected = {i.line: i.code for i in items if isinstance(i, Rejected)}
+    assert accepted == {"c:1": 2, "c:5": 7}
+    # the quoted two-line value is one row (the schema refuses its newline)
+    assert rejected == {3: "import.encoding", 4: "import.column_count", 6: "schema.control_char"}

@@ -17,7 +17,6 @@ Bytes that are not UTF-8 reject only their own line.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -179,37 +178,55 @@ def _read_csv(fh: BinaryIO, mapping: Mapping[str, str], id_prefix: str,
     unknown = sorted(set(mapping) - set(FIELDS))
     if unknown:
         raise LocalError("usage.mapping", f"the mapping names unknown fields {unknown}")
-    text = io.TextIOWrapper(fh, encoding="utf-8", errors="strict", newline="")
-    reader = csv.DictReader(text)
-    try:
-        header = reader.fieldnames or []
-    except UnicodeDecodeError as exc:
-        raise LocalError("import.encoding", "the CSV header is not UTF-8") from exc
-    missing = sorted(col for col in [*mapping.values(), *([id_column] if id_column else [])]
-                     if col not in header)
+    # Lines are decoded one by one (a non-UTF-8 line rejects only itself) and handed to the csv
+    # module, which joins the physical lines of a quoted multi-line value; `physical` tracks the
+    # file's line number for messages.
+    physical = 0
+    undecodable: list[Rejected] = []
+
+    def text_lines() -> Iterator[str]:
+        nonlocal physical
+        for number, text in _lines(fh):
+            physical = number
+            if isinstance(text, Rejected):
+                undecodable.append(text)
+                continue
+            yield text + "\n"
+
+    reader = csv.reader(text_lines())
+    header = next(reader, [])
+    wanted = [*mapping.values(), *([id_column] if id_column else [])]
+    missing = sorted(col for col in wanted if col not in header)
     if missing:
         raise LocalError("usage.mapping", f"the CSV header lacks columns {missing}")
+    position = {name: header.index(name) for name in wanted}
     while True:
         try:
-            row = next(reader)
+            fields = next(reader)
         except StopIteration:
+            yield from undecodable
             return
-        except (UnicodeDecodeError, csv.Error) as exc:
-            yield Rejected(reader.line_num, None, "import.csv", f"unreadable row: {exc}")
+        except csv.Error as exc:
+            yield Rejected(physical, None, "import.csv", f"unreadable row: {exc}")
             continue
-        number = reader.line_num
+        yield from undecodable
+        undecodable.clear()
+        if not any(field.strip() for field in fields):
+            continue
+        if len(fields) != len(header):
+            yield Rejected(physical, None, "import.column_count",
+                           f"{len(fields)} columns, the header has {len(header)}")
+            continue
         body: dict[str, Any] = {}
         try:
             for field, column in mapping.items():
-                _csv_value(field, row.get(column) or "", body)
-            if id_column:
-                body["record_id"] = (row.get(id_column) or "").strip() or None
-                if body["record_id"] is None:
-                    del body["record_id"]
-            record_id = _record_id(body, id_prefix, number)
-            yield Accepted(number, record_id, validate_victim(body))
+                _csv_value(field, fields[position[column]], body)
+            if id_column and fields[position[id_column]].strip():
+                body["record_id"] = fields[position[id_column]].strip()
+            record_id = _record_id(body, id_prefix, physical)
+            yield Accepted(physical, record_id, validate_victim(body))
         except SchemaError as exc:
-            yield _reject(number, exc)
+            yield _reject(physical, exc)
 
 
 def sniff_format(path: Path) -> str:
