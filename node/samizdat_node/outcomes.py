@@ -22,7 +22,8 @@ class Outcome:
 
 
 # Exit codes: 1 internal error, 2 usage, 3 not found, 4 bad input data, 5 verification failed,
-# 6 not authorised, 7 key file or passphrase problem, 8 storage problem, 9 network problem.
+# 6 not authorised, 7 key file or passphrase problem, 8 storage problem, 9 network problem,
+# 10 partly done: some input lines were rejected (the rest was published; see the rejects file).
 OUTCOMES: dict[str, Outcome] = {
     "usage": Outcome(2, 400),
     "notfound": Outcome(3, 404),
@@ -32,6 +33,20 @@ OUTCOMES: dict[str, Outcome] = {
     "payload": Outcome(4, 400),
     "charter": Outcome(4, 400),
     "import": Outcome(4, 400),
+    "import.rejected_lines": Outcome(10, 422),
+    "publish": Outcome(4, 400),
+    "publish.nothing_to_retract": Outcome(3, 404),
+    "publish.concurrent": Outcome(8, 409),
+    "bundle": Outcome(4, 400),
+    "bundle.checksum": Outcome(5, 422),
+    "bundle.since_fork": Outcome(5, 422),
+    "bundle.unreadable": Outcome(2, 400),
+    "bundle.output": Outcome(8, 500),
+    "datadir": Outcome(2, 400),
+    "config": Outcome(2, 400),
+    "search": Outcome(2, 400),
+    "io": Outcome(8, 500),
+    "io.not_found": Outcome(2, 400),
     "head": Outcome(5, 422),
     "proof": Outcome(5, 422),
     "range": Outcome(5, 422),
@@ -50,6 +65,12 @@ OUTCOMES: dict[str, Outcome] = {
     "sync": Outcome(9, 502),
     "wire": Outcome(9, 502),
     "backoff": Outcome(1, 500),
+    "light": Outcome(5, 502),
+    "light.malformed": Outcome(9, 502),
+    "light.version": Outcome(9, 502),
+    "light.unexpected": Outcome(9, 502),
+    "light.peer_error": Outcome(9, 502),
+    "light.too_large": Outcome(8, 500),
 }
 
 _FALLBACK_REMOTE = Outcome(4, 400)

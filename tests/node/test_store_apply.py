@@ -29,6 +29,7 @@ from .test_store_support import (
     CHARTER,
     KEYS,
     STRANGER,
+    approve_erase,
     body,
     dump,
     log_batch,
@@ -276,6 +277,11 @@ def test_retract_and_erase_update_view_and_payloads(store: Store) -> None:
     store.apply_batch(A.public, 0, *log_batch(log, 0, 5), log.sign(A, 1))
     table = view_table(store)
     assert table["memo:1"] == (None, None, 1, 0)
+    # The publisher's erase entry alone erases nothing (spec §13): the founders approve it.
+    view = store.record("memo:2")
+    assert view is not None and view.displayed is not None and not view.displayed.erased
+    assert store.payload(secret) is not None
+    approve_erase(store, "memo:2", secret)
     view = store.record("memo:2")
     assert view is not None and view.displayed is not None and view.displayed.erased
     assert store.payload(secret) is None  # the bytes are gone, the header stays

@@ -13,7 +13,7 @@ from samizdat_node.store import Store
 from samizdat_protocol.errors import LocalError, SchemaError
 from samizdat_protocol.heads import SignedHead
 
-from .test_store_support import KEYS, bodies, body, new_store, view_table
+from .test_store_support import KEYS, approve_erase, bodies, body, new_store, view_table
 
 A, B = KEYS[0], KEYS[1]
 NOW = 1_700_000_000_000
@@ -99,6 +99,8 @@ def test_erase_drops_payload_and_search_text(store: Store) -> None:
     payload_hash = view.displayed.entry.payload_hash
     assert payload_hash is not None and store.payload(payload_hash) is not None
     store.erase(A, "memo:1", payload_hash, "the family asked", NOW + 1)
+    assert store.payload(payload_hash) is not None  # a publisher key alone erases nothing
+    approve_erase(store, "memo:1", payload_hash)
     assert store.payload(payload_hash) is None
     assert store.entries(A.public, 0).headers[0] == target  # the header stays
     assert not store.search(SearchQuery(text="Секретов")).hits

@@ -9,6 +9,7 @@ from typing import Any
 
 from samizdat_node.store import Store
 from samizdat_protocol.charter import Charter, PublisherGrant, SignedCharter
+from samizdat_protocol.governance import propose
 from samizdat_protocol.heads import SignedHead, sign_head
 from samizdat_protocol.log import PublisherLog
 from samizdat_protocol.signing import SigningKey
@@ -62,6 +63,16 @@ def view_table(store: Store) -> dict[str, tuple[bytes | None, int | None, int, i
         rows = conn.execute("SELECT record_id, publisher, idx, retracted, versions FROM records")
         return {rid: (keys.get(pub) if pub is not None else None, idx, retracted, versions)
                 for rid, pub, idx, retracted, versions in rows}
+
+
+def approve_erase(store: Store, record_id: str, payload_hash: bytes, seq: int = 1,
+                  founders: tuple[SigningKey, ...] = (FOUNDER,)) -> None:
+    """The founders' approval of a safety erasure (spec §13), added to ``store``."""
+    entry = propose(store.dataset_id, seq, "erase",
+                    {"record": record_id, "payload": payload_hash, "reason": "safety"}, 1)
+    for founder in founders:
+        entry = entry.sign(founder)
+    store.add_governance(entry.to_bytes())
 
 
 def log_batch(log: PublisherLog, start: int, end: int) -> tuple[list[bytes], list[bytes | None]]:

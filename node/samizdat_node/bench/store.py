@@ -7,7 +7,10 @@ Prints, for N generated records (node/samizdat_node/sample):
   time to generate the records excluded (they are generated batch by batch between calls);
 * re-run: records/s of publishing the same records again (nothing appended);
 * apply: entries/s of ``apply_batch`` copying the log into a second store the way a mirror
-  ingests verified ranges (header and payload decoding, strict schema check, storage);
+  ingests a sync (spec §11): chunks of ``--chunk`` entries, each proven against the final head
+  by a consistency proof (header and payload decoding, strict schema check, storage);
+* index catch-up: with ``--index defer`` (a bulk sync or import, design §8), publish and apply
+  queue their search rows and the trailing indexer's time is reported separately;
 * verify: entries/s of the full audit (in-process, and with two worker processes);
 * peak RSS of the process and the store's bytes on disk per record.
 """
@@ -71,18 +74,29 @@ def _store_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
-def run(count: int, batch: int, seed: int, workdir: Path, apply: bool) -> dict[str, float]:
+def _catch_up(store: Store) -> float:
+    """Seconds the trailing indexer takes to index everything queued."""
+    began = time.perf_counter()
+    while store.index_pending(20_000):
+        pass
+    return time.perf_counter() - began
+
+
+def run(count: int, batch: int, seed: int, workdir: Path, apply: bool, index: str = "inline",
+        chunk: int = 4096) -> dict[str, float]:
     key = SigningKey.from_seed(b"\x02" * 32)
     charter = _charter(key)
     out: dict[str, float] = {"records": count}
     path = workdir / "publisher.sqlite"
-    with Store.create(path, charter) as store:
+    with Store.create(path, charter, index_mode=index) as store:
         records = _Timed(count, seed)
         began = time.perf_counter()
         store.publish(key, records, NOW, batch_size=batch)
         spent = time.perf_counter() - began - records.spent
         out["publish_per_s"] = count / spent
         out["publish_s"] = spent
+        if index != "inline":
+            out["publish_index_s"] = _catch_up(store)
         records = _Timed(count, seed)
         began = time.perf_counter()
         result = store.publish(key, records, NOW + 1, batch_size=batch)
@@ -98,25 +112,32 @@ def run(count: int, batch: int, seed: int, workdir: Path, apply: bool) -> dict[s
         assert report.ok, report.damage[:5]
         out[f"verify{workers}_per_s"] = report.entries / seconds
     if apply:
-        out.update(_apply(path, charter, workdir, count))
+        out.update(_apply(path, charter, workdir, count, index, chunk))
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 
-def _apply(source: Path, charter: SignedCharter, workdir: Path, count: int) -> dict[str, float]:
-    """Copy the publisher's log into a mirror chunk by chunk, one past signed head each."""
+def _apply(source: Path, charter: SignedCharter, workdir: Path, count: int, index: str,
+           chunk: int) -> dict[str, float]:
+    """Copy the publisher's log into a mirror as a sync does: chunks proven against the head.
+
+    Each chunk is read from the source (untimed), then applied (timed).
+    """
     key = charter.charter.publishers[0].key
-    with Store.open(source) as src, Store.create(workdir / "mirror.sqlite", charter) as dst:
+    with Store.open(source) as src, \
+            Store.create(workdir / "mirror.sqlite", charter, index_mode=index) as dst:
         spent = 0.0
-        held = 0
-        for head in src.head_history(key):
-            served = src.entries(key, held, head.length - held)
+        for start in range(0, src.length(key), chunk):
+            served = src.entries(key, start, chunk, proof=True)
             began = time.perf_counter()
-            dst.apply_batch(key, held, served.headers, served.payloads, head)
+            dst.apply_batch(key, start, served.headers, served.payloads, served.head,
+                            proof=served.proof)
             spent += time.perf_counter() - began
-            held = head.length
-        assert dst.counts().records == count
-        return {"apply_per_s": count / spent}
+        out = {"apply_per_s": count / spent, "apply_s": spent}
+        if index != "inline":
+            out["apply_index_s"] = _catch_up(dst)
+        assert dst.counts().records == count and dst.index_backlog() == 0
+        return out
 
 
 def main() -> None:
@@ -126,12 +147,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="work directory (kept)")
     parser.add_argument("--apply", action="store_true", help="also measure apply_batch")
+    parser.add_argument("--chunk", type=int, default=4096, help="entries per applied chunk")
+    parser.add_argument("--index", choices=("inline", "defer"), default="inline",
+                        help="search indexing in the batch (inline) or trailing (defer)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="samizdat-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        result = run(args.records, args.batch, args.seed, workdir, args.apply)
+        result = run(args.records, args.batch, args.seed, workdir, args.apply, args.index,
+                     args.chunk)
     finally:
         if args.dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -139,12 +164,17 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(f"records:            {result['records']:,.0f} "
-          f"(batch {args.batch:,}, {os.cpu_count()} cpus)")
+          f"(batch {args.batch:,}, {os.cpu_count()} cpus, search index {args.index})")
     print(f"publish:            {result['publish_per_s']:,.0f} records/s "
           f"({result['publish_s']:.1f} s)")
+    if "publish_index_s" in result:
+        print(f"  index catch-up:   {result['publish_index_s']:.1f} s")
     print(f"re-run (no change): {result['rerun_per_s']:,.0f} records/s")
     if "apply_per_s" in result:
-        print(f"apply (mirror):     {result['apply_per_s']:,.0f} entries/s")
+        print(f"apply (mirror):     {result['apply_per_s']:,.0f} entries/s "
+              f"({result['apply_s']:.1f} s, chunks of {args.chunk:,})")
+    if "apply_index_s" in result:
+        print(f"  index catch-up:   {result['apply_index_s']:.1f} s")
     print(f"verify:             {result['verify1_per_s']:,.0f} entries/s "
           f"(2 processes: {result['verify2_per_s']:,.0f})")
     print(f"store on disk:      {result['bytes_per_record']:,.0f} bytes/record")

@@ -120,7 +120,9 @@ class SearchPage:
     ``examined``: index rows scored (at most :data:`MAX_EXAMINED`); ``complete``: every
     candidate the index had was scored, so the order is exact (``False`` means the cap cut
     the candidates: a narrower query ranks better); ``has_more``: a next page exists among the
-    scored rows; ``ignored_terms``: query words beyond :data:`MAX_TERMS`.
+    scored rows; ``ignored_terms``: query words beyond :data:`MAX_TERMS`; ``pending``: records
+    whose index rows are stale because indexing trails a bulk sync (design §8; set by the
+    store, 0 when the index is up to date).
     """
 
     hits: list[SearchHit]
@@ -128,3 +130,4 @@ class SearchPage:
     complete: bool
     has_more: bool
     ignored_terms: tuple[str, ...] = ()
+    pending: int = 0

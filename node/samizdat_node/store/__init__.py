@@ -6,10 +6,12 @@
 from .aio import AsyncStore
 from .apply import ApplyResult
 from .audit import AuditReport, Damage
+from .authority import GovernanceResult
 from .errors import StoreError
 from .headstore import HeadOutcome
 from .publish import PublishResult
 from .reads import EntryRange, PublisherStatus, StoreCounts, ViewRow
+from .repair import RepairEntry, RepairResult
 from .store import Store
 
 __all__ = [
@@ -18,9 +20,12 @@ __all__ = [
     "AuditReport",
     "Damage",
     "EntryRange",
+    "GovernanceResult",
     "HeadOutcome",
     "PublishResult",
     "PublisherStatus",
+    "RepairEntry",
+    "RepairResult",
     "Store",
     "StoreCounts",
     "StoreError",

@@ -8,6 +8,9 @@ the synchronous :class:`~.store.Store` runs in ``trio.to_thread.run_sync``:
   writer at a time, in the order trio schedules them, never blocking the event loop;
 * reads pass a limiter as large as the read connection pool.
 
+(Parsing a batch in another thread while the previous one commits was tried and measured: no
+gain, as SQLite's per-row steps hand the GIL back and forth with the parsing thread.)
+
 A call that has started is not abandoned on cancellation: a write transaction always runs to
 its commit or rollback, so cancelling a task never leaves half a batch (house style: never
 swallow ``Cancelled``; trio delivers it once the thread returns).
@@ -24,15 +27,18 @@ import trio
 
 from samizdat_node.search.model import SearchPage, SearchQuery
 from samizdat_protocol.charter import SignedCharter
+from samizdat_protocol.governance import AuthState, GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merge import RecordView
 from samizdat_protocol.signing import SigningKey
 
 from .apply import ApplyResult, Payloads
 from .audit import AuditReport, Damage
+from .authority import GovernanceResult
 from .headstore import HeadOutcome
 from .publish import OnInvalid, PublishResult
 from .reads import EntryRange, PublisherStatus, StoreCounts, ViewRow
+from .repair import RepairEntry, RepairResult
 from .store import Store
 
 __all__ = ["AsyncStore"]
@@ -48,6 +54,7 @@ class AsyncStore:
         self.store = store
         self._write = trio.CapacityLimiter(1)
         self._read = trio.CapacityLimiter(max(1, readers))
+
 
     @classmethod
     async def create(cls, path: str | Path, charter: SignedCharter, **options: Any) -> AsyncStore:
@@ -80,19 +87,30 @@ class AsyncStore:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def apply_batch(self, publisher: bytes, start_index: int, headers: list[bytes],
-                          payloads: Payloads, head: SignedHead) -> ApplyResult:
+    async def apply_batch(self, publisher: bytes, start_index: int, headers: Sequence[bytes],
+                          payloads: Payloads, head: SignedHead, *, proof: Sequence[bytes] = (),
+                          index: bool | None = None) -> ApplyResult:
         return await self._writing(
-            partial(self.store.apply_batch, publisher, start_index, headers, payloads, head))
+            partial(self.store.apply_batch, publisher, start_index, headers, payloads, head,
+                    proof=proof, index=index))
 
     async def record_head(self, head: SignedHead) -> HeadOutcome:
         return await self._writing(partial(self.store.record_head, head))
 
     async def publish(self, key: SigningKey, bodies: Iterable[tuple[str, Mapping[str, Any]]],
                       now_ms: int, batch_size: int = 10_000,
-                      on_invalid: OnInvalid | None = None) -> PublishResult:
+                      on_invalid: OnInvalid | None = None, *,
+                      index: bool | None = None) -> PublishResult:
         return await self._writing(
-            partial(self.store.publish, key, bodies, now_ms, batch_size, on_invalid))
+            partial(self.store.publish, key, bodies, now_ms, batch_size, on_invalid,
+                    index=index))
+
+    async def index_pending(self, limit: int = 10_000) -> int:
+        """One batch of the trailing indexer (a write); 0 when the index is up to date."""
+        return await self._writing(partial(self.store.index_pending, limit))
+
+    async def index_backlog(self) -> int:
+        return await self._reading(self.store.index_backlog)
 
     async def correct(self, key: SigningKey, record_id: str, body: Mapping[str, Any],
                       now_ms: int) -> PublishResult:
@@ -106,6 +124,18 @@ class AsyncStore:
                     now_ms: int) -> ApplyResult:
         return await self._writing(
             partial(self.store.erase, key, record_id, payload_hash, reason, now_ms))
+
+    async def add_governance(self, entry: bytes) -> GovernanceResult:
+        return await self._writing(partial(self.store.add_governance, entry))
+
+    async def add_equivocation(self, proof: EquivocationProof | bytes) -> bool:
+        return await self._writing(partial(self.store.add_equivocation, proof))
+
+    async def repair_entries(self, items: Iterable[RepairEntry]) -> RepairResult:
+        return await self._writing(partial(self.store.repair_entries, list(items)))
+
+    async def damaged_ranges(self, most: int = 4096) -> list[tuple[bytes, int, int]]:
+        return await self._reading(partial(self.store.damaged_ranges, most))
 
     async def verify(self, workers: int | None = None) -> AuditReport:
         return await self._writing(partial(self.store.verify, workers))
@@ -121,8 +151,13 @@ class AsyncStore:
     async def head_history(self, publisher: bytes) -> list[SignedHead]:
         return await self._reading(partial(self.store.head_history, publisher))
 
-    async def entries(self, publisher: bytes, start: int, limit: int = 10_000) -> EntryRange:
-        return await self._reading(partial(self.store.entries, publisher, start, limit))
+    async def length(self, publisher: bytes) -> int:
+        return await self._reading(partial(self.store.length, publisher))
+
+    async def entries(self, publisher: bytes, start: int, limit: int = 10_000, *,
+                      proof: bool = False) -> EntryRange:
+        return await self._reading(
+            partial(self.store.entries, publisher, start, limit, proof=proof))
 
     async def inclusion_proof(self, publisher: bytes, index: int, size: int) -> list[bytes]:
         return await self._reading(partial(self.store.inclusion_proof, publisher, index, size))
@@ -141,8 +176,8 @@ class AsyncStore:
     async def search(self, query: SearchQuery) -> SearchPage:
         return await self._reading(partial(self.store.search, query))
 
-    async def payload(self, payload_hash: bytes) -> bytes | None:
-        return await self._reading(partial(self.store.payload, payload_hash))
+    async def payload(self, payload_hash: bytes, record_id: str | None = None) -> bytes | None:
+        return await self._reading(partial(self.store.payload, payload_hash, record_id))
 
     async def counts(self) -> StoreCounts:
         return await self._reading(self.store.counts)
@@ -152,6 +187,15 @@ class AsyncStore:
 
     async def equivocations(self) -> list[EquivocationProof]:
         return await self._reading(self.store.equivocations)
+
+    async def auth_state(self) -> AuthState:
+        return await self._reading(self.store.auth_state)
+
+    async def governance_entries(self) -> list[GovernanceEntry]:
+        return await self._reading(self.store.governance_entries)
+
+    async def refetch_needed(self) -> list[tuple[bytes, int]]:
+        return await self._reading(self.store.refetch_needed)
 
     async def damage(self) -> list[Damage]:
         return await self._reading(self.store.damage)

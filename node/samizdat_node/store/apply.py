@@ -3,12 +3,16 @@
 Sync, bundles, imports and the publisher's own publishing all end in :func:`commit`, which,
 inside ONE write transaction:
 
-1. checks the batch starts at the held length (a batch wholly held is a no-op if its head is
-   consistent with ours; a partial overlap is trimmed once the overlap equals what we hold);
+1. checks the batch starts at most at the held length (a batch wholly held is a no-op if its
+   head is consistent with ours; a partial overlap is trimmed once the overlap equals what we
+   hold);
 2. verifies the headers, appended to the frontier rebuilt from stored subtrees, hash to the
-   signed head's root (``log.verify_range``: signature, dataset, length, root);
-3. stores entries, newly completed subtree nodes and the head, and updates the record view and
-   the search index.
+   signed head's root (``log.verify_range``), or, for a chunk ending before its head, to a
+   root at the chunk's end that the given consistency proof extends to the signed root
+   (``log.verify_prefix``, spec §11);
+3. stores entries, newly completed subtree nodes and the head (or, for a prefix chunk, the
+   held length with the head and proof it was proven against: headstore.Held), and updates
+   the record view and the search index.
 
 Anything wrong raises a typed error and the transaction rolls back: either the whole batch is
 stored or nothing changes. A head that contradicts what we hold is not an error of the batch's
@@ -36,7 +40,7 @@ from samizdat_protocol.errors import (
 )
 from samizdat_protocol.hashing import EMPTY_TREE_ROOT, hash_leaves, hash_payload
 from samizdat_protocol.heads import EquivocationProof, SignedHead
-from samizdat_protocol.log import VerifiedRange, verify_range
+from samizdat_protocol.log import VerifiedRange, verify_prefix
 from samizdat_protocol.merkle import Frontier, root_of
 from samizdat_protocol.schema import validate
 
@@ -46,19 +50,27 @@ from .dataset import Dataset
 from .db import Database
 from .errors import at_entry
 from .headstore import (
+    Held,
+    Knowledge,
+    OnProof,
     announced_head,
     clear_announced,
-    held_head,
+    held_state,
+    ours_known,
+    prove_conflict,
     prove_fork,
     remember_head,
     save_equivocation,
+    save_prefix,
     save_verified,
 )
 from .migrations import KIND_ERASE, KIND_PUT, KIND_RETRACT
+from .strict import fast_strict
 from .tree import OverlayTree, StoredTree
 from .view import Columns, update_view
 
-__all__ = ["ApplyResult", "OwnRange", "Payloads", "apply_batch", "commit"]
+__all__ = ["ApplyResult", "OwnRange", "Payloads", "Prepared", "apply_batch", "apply_prepared",
+           "commit", "prepare"]
 
 Payloads = Mapping[bytes, bytes] | Sequence[bytes | None]
 Parser = Callable[[int, list[bytes]], Columns]
@@ -74,33 +86,87 @@ class ApplyResult:
     records: int  # records whose view was recomputed
 
 
-def apply_batch(db: Database, ds: Dataset, publisher: bytes, start: int, headers: Sequence[bytes],
-                payloads: Payloads, head: SignedHead,
-                clock: Callable[[], int] | None = None) -> ApplyResult:
-    """Verify a batch received from outside and store it, or change nothing.
+@dataclass(slots=True)
+class Prepared:
+    """A batch from outside, parsed and checked before its write transaction (:func:`prepare`).
 
-    ``payloads`` is either a map from payload hash to bytes, or a list aligned with
-    ``headers`` (None where a payload is not sent). A put whose payload is absent is stored
-    without it (erased or not held by the sender); a payload that is present must match its
-    header's hash and the charter's schema exactly (strict: peers send what was published).
+    Parsing (header and payload decoding, the strict schema check) needs nothing from the
+    store, so it is done before the write lock is taken (the lock is then held only for
+    verifying and storing). ``columns`` is None when parsing failed; the batch is then parsed
+    again inside the transaction, where only the entries not yet held count, so an error is
+    raised exactly as if it had never been prepared.
     """
+
+    publisher: bytes
+    start: int
+    headers: list[bytes]
+    aligned: list[bytes | None] | None
+    by_hash: Mapping[bytes, bytes] | None
+    defer_index: bool  # queue search rows for the trailing indexer (no bodies kept)
+    columns: Columns | None = None
+
+
+def prepare(ds: Dataset, publisher: bytes, start: int, headers: Sequence[bytes],
+            payloads: Payloads, *, defer_index: bool = False) -> Prepared:
+    """Parse a batch from outside (no store access; safe in any thread)."""
     headers = list(headers)
     aligned = None if isinstance(payloads, Mapping) else list(payloads)
     if aligned is not None and len(aligned) != len(headers):
         raise DecodeError("range.payloads", f"{len(aligned)} payloads for {len(headers)} "
                           "headers")
     by_hash = payloads if isinstance(payloads, Mapping) else None
+    out = Prepared(publisher, start, headers, aligned, by_hash, defer_index)
+    with paused_gc():
+        try:
+            out.columns = _parse(ds, publisher, start, headers, aligned, by_hash,
+                                 want_bodies=not defer_index)
+        except SamizdatError:
+            out.columns = None  # decided inside the transaction (see Prepared)
+    return out
+
+
+def apply_prepared(db: Database, ds: Dataset, batch: Prepared, head: SignedHead,
+                   clock: Callable[[], int] | None = None, *, proof: Sequence[bytes] = (),
+                   on_proof: OnProof | None = None) -> ApplyResult:
+    """Verify and store a prepared batch, or change nothing (:func:`commit`)."""
 
     def parse(offset: int, leaves: list[bytes]) -> Columns:
         del leaves  # outside bytes are parsed from the headers themselves
-        return _parse(ds, publisher, start + offset, headers[offset:],
-                      aligned[offset:] if aligned is not None else None, by_hash)
+        if batch.columns is not None:
+            return batch.columns.tail(offset)
+        return _parse(ds, batch.publisher, batch.start + offset, batch.headers[offset:],
+                      batch.aligned[offset:] if batch.aligned is not None else None,
+                      batch.by_hash, want_bodies=not batch.defer_index)
 
-    return commit(db, ds, publisher, start, headers, head, parse, clock)
+    return commit(db, ds, batch.publisher, batch.start, batch.headers, head, parse, clock,
+                  proof=proof, defer_index=batch.defer_index, on_proof=on_proof)
+
+
+def apply_batch(db: Database, ds: Dataset, publisher: bytes, start: int, headers: Sequence[bytes],
+                payloads: Payloads, head: SignedHead,
+                clock: Callable[[], int] | None = None, *,
+                proof: Sequence[bytes] = (), defer_index: bool = False,
+                on_proof: OnProof | None = None) -> ApplyResult:
+    """Verify a batch received from outside and store it, or change nothing.
+
+    A batch ending before ``head``'s length needs ``proof``, the consistency proof from its
+    end to the head (a sync chunk, spec §11); its entries are stored and verified, and the
+    publisher's verified head stays the newest signed head fully held (headstore.Held).
+
+    ``payloads`` is either a map from payload hash to bytes, or a list aligned with
+    ``headers`` (None where a payload is not sent). A put whose payload is absent is stored
+    without it (erased or not held by the sender); a payload that is present must match its
+    header's hash and the charter's schema exactly (strict: peers send what was published).
+    """
+    batch = prepare(ds, publisher, start, headers, payloads, defer_index=defer_index)
+    return apply_prepared(db, ds, batch, head, clock, proof=proof, on_proof=on_proof)
 
 
 def _parse(ds: Dataset, publisher: bytes, start: int, headers: list[bytes],
-           aligned: list[bytes | None] | None, by_hash: Mapping[bytes, bytes] | None) -> Columns:
+           aligned: list[bytes | None] | None, by_hash: Mapping[bytes, bytes] | None, *,
+           want_bodies: bool = True) -> Columns:
+    """Decode and check every header and payload. ``want_bodies``: keep decoded bodies (for
+    inline search indexing); otherwise ``bodies`` holds None and only the checks are done."""
     pid = ds.authorised(publisher).id
     cols = Columns(pid, start, headers, [], [], [], [], [], [])
     schema_id = ds.schema_id
@@ -114,7 +180,7 @@ def _parse(ds: Dataset, publisher: bytes, start: int, headers: list[bytes],
                 payload = aligned[pos] if aligned is not None else by_hash.get(key) \
                     if by_hash is not None and key is not None else None
                 if payload is not None:
-                    body = _check_payload(schema_id, payload, key)
+                    body = _check_payload(schema_id, payload, key, want_bodies)
             elif aligned is not None and aligned[pos] is not None:
                 raise DecodeError("range.payloads", f"a {kind} entry carries no payload")
         except SamizdatError as exc:
@@ -128,11 +194,15 @@ def _parse(ds: Dataset, publisher: bytes, start: int, headers: list[bytes],
     return cols
 
 
-def _check_payload(schema_id: str, payload: bytes, expected: bytes | None) -> dict[str, Any]:
+def _check_payload(schema_id: str, payload: bytes, expected: bytes | None,
+                   want_body: bool = True) -> dict[str, Any] | None:
     if type(payload) is not bytes:
         raise DecodeError("payload.type", "a payload must be bytes")
     if hash_payload(payload) != expected:
         raise DecodeError("payload.hash_mismatch", "payload bytes do not match their hash")
+    fast = fast_strict(schema_id, payload, want_body)
+    if fast is not False:  # certain: canonical and strictly valid (strict.py)
+        return fast if isinstance(fast, dict) else None
     body = decode_body(payload)
     if not isinstance(body, dict):
         raise DecodeError("payload.not_a_map", "payload is not a map")
@@ -146,16 +216,21 @@ def _clock() -> int:
 
 def commit(db: Database, ds: Dataset, publisher: bytes, start: int, headers: list[bytes],
            head: SignedHead, parse: Parser, clock: Callable[[], int] | None = None, *,
-           append_only: bool = False, own: OwnRange | None = None,
-           defer: list[Future[None]] | None = None) -> ApplyResult:
+           proof: Sequence[bytes] = (), append_only: bool = False, own: OwnRange | None = None,
+           defer: list[Future[None]] | None = None, defer_index: bool = False,
+           on_proof: OnProof | None = None) -> ApplyResult:
     """Place, verify and store a batch in one transaction (module docstring).
 
+    ``proof``: for a batch ending before ``head``'s length (a prefix chunk, spec §11), the
+    consistency proof from the batch's end to the head (``log.verify_prefix``).
     ``append_only`` (the publisher's own appends) refuses a batch that does not start exactly
     at the held length instead of trimming it: another writer got there first.
     ``own``: the tree extension the publisher computed while signing ``head`` (see
     :func:`_verify_own`); it saves hashing every node twice.
     ``defer``: let the COMMIT finish on a helper thread (see ``Database.atomic``); the caller
     must wait on the future appended to it before trusting the result.
+    ``defer_index``: queue the search rows for the trailing indexer (indexer.py).
+    ``on_proof``: runs in the transaction when a new equivocation proof is kept.
     """
     pid = ds.authorised(publisher).id
     if head.publisher != publisher:
@@ -164,51 +239,88 @@ def commit(db: Database, ds: Dataset, publisher: bytes, start: int, headers: lis
     head.verify(ds.dataset_id)
     if head.length == 0 and head.root != EMPTY_TREE_ROOT:
         raise ProofError("range.root", "a head of length 0 must have the empty tree's root")
+    end = start + len(headers)
+    proof = list(proof)
     fork: EquivocationProof | None = None
     with paused_gc(), db.atomic("storing a batch", defer=defer) as conn:
-        ours = held_head(conn, pid)
-        held = ours.length if ours is not None else 0
-        tree = StoredTree(conn, pid, held)
-        if append_only and start != held:
-            raise LocalError("publish.concurrent", f"the log grew to {held} while a batch for "
-                             f"{start} was prepared; another writer is publishing with this key",
-                             start=start, held=held)
-        if start > held:
-            raise ProofError("range.start", f"batch starts at {start} but {held} entries are "
-                             "held", start=start, held=held)
-        if start + len(headers) != head.length:
+        held = held_state(conn, pid)
+        tree = StoredTree(conn, pid, held.length)
+        if append_only and start != held.length:
+            raise LocalError("publish.concurrent", f"the log grew to {held.length} while a "
+                             f"batch for {start} was prepared; another writer is publishing "
+                             "with this key", start=start, held=held.length)
+        if start > held.length:
+            raise ProofError("range.start", f"batch starts at {start} but {held.length} entries"
+                             " are held", start=start, held=held.length)
+        if end > head.length or (end < head.length and not proof):
             raise ProofError("range.length", f"{start} + {len(headers)} entries != head length "
                              f"{head.length}", start=start, count=len(headers))
-        if head.length <= held:
-            fork = _check_old_head(conn, pid, tree, ours, head, start, headers)
-            result = ApplyResult(publisher, held, 0, held, 0)
+        if end == head.length and proof:
+            raise ProofError("range.proof", "a range that reaches its head needs no proof")
+        if head.length <= held.length:
+            fork = _check_old_head(conn, pid, tree, held, head, start, headers)
+            result = ApplyResult(publisher, held.length, 0, held.length, 0)
         else:
             if own is not None:
                 verified = _verify_own(tree, start, headers, head, own)
             else:
-                verified = verify_range(tree.frontier(start), headers, head, ds.dataset_id)
-            overlap = held - start
-            if overlap and verified.leaf_hashes[:overlap] != tree.leaves(start, held):
-                assert ours is not None
+                verified = verify_prefix(tree.frontier(start), headers, head, proof,
+                                         ds.dataset_id)
+            overlap = min(held.length, end) - start
+            if overlap and verified.leaf_hashes[:overlap] != tree.leaves(start, start + overlap):
                 other = OverlayTree(tree, start, verified.leaf_hashes)
-                fork = prove_fork(ours, head, other)
-                result = ApplyResult(publisher, held, 0, held, 0)
+                fork = prove_conflict(ours_known(conn, pid, held),
+                                      [Knowledge(head, other, end, tuple(proof))])
+                if fork is None:
+                    raise EquivocationError(
+                        "equivocation.unproven", f"publisher {publisher.hex()[:16]} signed a "
+                        "head whose log contradicts entries held; proving it needs more of "
+                        "one log", publisher=publisher, start=start)
+                result = ApplyResult(publisher, held.length, 0, held.length, 0)
+            elif end <= held.length:  # a prefix chunk wholly held: nothing new
+                result = ApplyResult(publisher, held.length, 0, held.length, 0)
             else:
+                _check_pin(ds, publisher, held.length, end,
+                           OverlayTree(tree, start, verified.leaf_hashes))
                 cols = parse(overlap, verified.leaf_hashes[overlap:])
                 nodes = [(pid, level, index, h) for level, index, h in verified.nodes
-                         if (index + 1) << level > held]
-                touched = _store(conn, ds, cols, verified.leaf_hashes[overlap:], nodes)
-                save_verified(conn, pid, head)
-                fork = _check_announced(conn, pid, StoredTree(conn, pid, head.length), head)
-                result = ApplyResult(publisher, held, len(cols.headers), head.length, touched)
-        if fork is not None:
-            save_equivocation(conn, pid, fork, (clock or _clock)())
+                         if (index + 1) << level > held.length]
+                touched = _store(conn, ds, cols, verified.leaf_hashes[overlap:], nodes,
+                                 defer_index)
+                if ds.auth.pins.get(publisher) is not None:
+                    _settle_refetch(conn, pid, ds.auth.pins[publisher].length, end)
+                if end == head.length:
+                    save_verified(conn, pid, head)
+                    fork = _check_announced(conn, pid, StoredTree(conn, pid, end), head)
+                else:
+                    save_prefix(conn, pid, end, head, proof)
+                result = ApplyResult(publisher, held.length, len(cols.headers), end, touched)
+        if fork is not None and save_equivocation(conn, pid, fork, (clock or _clock)()) \
+                and on_proof is not None:
+            on_proof(conn)
     if fork is not None and result.stored == 0:
         raise EquivocationError("equivocation.detected",
                                 f"publisher {publisher.hex()[:16]} signed two inconsistent heads"
                                 f" (lengths {fork.shorter.length} and {fork.longer.length})",
                                 publisher=publisher)
     return result
+
+
+def _check_pin(ds: Dataset, publisher: bytes, held: int, end: int,
+               tree: OverlayTree) -> None:
+    """Refuse a batch that reaches a pinned length (a revocation or rotation, spec §13) with
+    a prefix of another root: it is the forged branch the founders did not keep."""
+    pin = ds.auth.pins.get(publisher)
+    if pin is not None and held < pin.length <= end and root_of(tree, pin.length) != pin.root:
+        raise ProofError("governance.pin", f"the log of {publisher.hex()[:16]} does not hash "
+                         f"to the root the founders pinned at {pin.length}: a forged branch",
+                         publisher=publisher, length=pin.length)
+
+
+def _settle_refetch(conn: Any, pid: int, pinned: int, end: int) -> None:
+    """A dropped forged branch is fetched again once the log passes its pin (checked)."""
+    if end >= pinned:
+        conn.execute("DELETE FROM refetch WHERE publisher = ?", (pid,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,15 +348,23 @@ def _verify_own(tree: StoredTree, start: int, headers: list[bytes], head: Signed
     return own.range
 
 
-def _check_old_head(conn: Any, pid: int, tree: StoredTree, ours: SignedHead | None,
-                    head: SignedHead, start: int, headers: list[bytes]) -> EquivocationProof | None:
-    """A head no longer than ours: consistent (remember it) or a fork (prove it)."""
+def _check_old_head(conn: Any, pid: int, tree: StoredTree, held: Held, head: SignedHead,
+                    start: int, headers: list[bytes]) -> EquivocationProof | None:
+    """A head no longer than what we hold: consistent (remember it; it becomes the verified
+    head if it is longer than ours) or a fork (prove it)."""
     if root_of(tree, head.length) != head.root:
-        assert ours is not None
-        return prove_fork(ours, head, tree)
-    if hash_leaves(headers) != tree.leaves(start, head.length):
+        fork = prove_conflict(ours_known(conn, pid, held), [Knowledge(head, tree, 0)])
+        if fork is None:
+            raise EquivocationError(
+                "equivocation.unproven", "a head contradicts entries held as a proven prefix; "
+                "proving it needs more of one log", publisher=head.publisher)
+        return fork
+    end = start + len(headers)
+    if hash_leaves(headers) != tree.leaves(start, end):
         raise ProofError("range.root", "received entries do not hash to the signed root")
     remember_head(conn, pid, head)
+    if head.length > held.signed_length:
+        save_verified(conn, pid, head)
     return None
 
 
@@ -262,7 +382,7 @@ def _check_announced(conn: Any, pid: int, tree: StoredTree,
 
 
 def _store(conn: Any, ds: Dataset, cols: Columns, leaves: list[bytes],
-           nodes: list[tuple[int, int, int, bytes]]) -> int:
+           nodes: list[tuple[int, int, int, bytes]], defer_index: bool) -> int:
     pid, start = cols.publisher_id, cols.start
     conn.executemany(
         "INSERT INTO entries (publisher, idx, header, leaf, kind, record_id, payload_hash, ts, "
@@ -271,4 +391,4 @@ def _store(conn: Any, ds: Dataset, cols: Columns, leaves: list[bytes],
             cols.kinds, cols.record_ids, cols.keys, cols.timestamps, cols.payloads,
             strict=True))
     conn.executemany("INSERT INTO nodes (publisher, level, idx, hash) VALUES (?, ?, ?, ?)", nodes)
-    return update_view(conn, ds, cols)
+    return update_view(conn, ds, cols, defer_index=defer_index)

@@ -128,20 +128,26 @@ def _fast_chunk(rows: list[_Row], first: int) -> tuple[list[bytes], int] | None:
     # Derived columns: the payload hash (or erase target), the record id and the kind
     # column must appear in the header bytes they were taken from.
     tags = list(map(_KIND_TAGS.get, kinds))
-    keys = [ph if ph is not None else b"" for ph in phs]
+    nulls = None in phs  # only a retract has no payload hash (or erase target)
+    keys = [ph if ph is not None else b"" for ph in phs] if nulls else phs
     if (None in tags or not all(map(operator.contains, headers, tags))
             or not all(map(operator.contains, headers, rids))
             or not all(map(operator.contains, headers, keys))
-            or any(ph is None for ph, kind in zip(phs, kinds, strict=True) if kind != 1)):
+            or (nulls and any(ph is None for ph, kind in zip(phs, kinds, strict=True)
+                              if kind != 1))):
         return None
     pay = _PAYLOAD_T.copy
-    held = [(p, ph) for p, ph in zip(payloads, phs, strict=True) if p is not None]
-    for payload, ph in held:
+    if None in payloads:  # erased or not held: only the payloads held are hashed
+        held = [(p, ph) for p, ph in zip(payloads, phs, strict=True) if p is not None]
+        payloads, phs = tuple(p for p, _ in held), tuple(ph for _, ph in held)
+    hashed = []
+    for payload in payloads:
         h = pay()
         h.update(payload)
-        if h.digest() != ph:
-            return None
-    return computed, len(held)
+        hashed.append(h.digest())
+    if tuple(hashed) != phs:
+        return None
+    return computed, len(hashed)
 
 
 def _slow_chunk(conn: sqlite3.Connection, pid: int, key: bytes, rows: list[_Row], expect: int,

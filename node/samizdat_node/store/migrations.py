@@ -11,8 +11,9 @@ Layout of the tables (0001_initial), and why:
 ``charter``       the signed charter bytes and ``dataset_id`` (one row).
 ``publishers``    small integer id <-> 32-byte key, display priority, authorised flag. Every
                   bulk table refers to a publisher by this id (4 bytes, not 32).
-``heads``         the latest *verified* head per publisher: its length is exactly the number of
-                  entries held for it (entries are stored only with a head that covers them).
+``heads``         the latest *verified* head per publisher whose length is at most the number of
+                  entries held: exactly that number unless a ``prefixes`` row (0002) says more
+                  entries are held, each proven against a longer signed head.
 ``head_history``  every verified or consistent head seen, by (publisher, length, head hash).
 ``announced``     the longest head learnt from gossip without its entries; never "verified".
 ``entries``       keyed by log position (publisher, idx) WITHOUT ROWID: bulk inserts append to
@@ -28,6 +29,36 @@ Layout of the tables (0001_initial), and why:
                   linger in it.
 ``equivocations`` transferable proofs that a publisher signed two inconsistent heads.
 ``damage``        what ``verify`` found damaged, for repair: (publisher, part, level, idx).
+
+0002_prefixes adds:
+
+``prefixes``      entries held beyond the verified head, proven by a consistency proof to a
+                  longer signed head (a sync chunk that ends between signed heads, spec §11):
+                  the held length, that head, and the proof (32-byte hashes back to back).
+                  At most one row per publisher; it goes once a signed head of the held
+                  length is known (``heads`` then equals what is held again).
+
+0003_search_pending adds:
+
+``search_pending`` row keys of ``records`` whose search rows are stale: the trailing indexer
+                  (indexer.py) brings them up to date after a bulk sync or import that
+                  deferred indexing (design §8: the index may trail a bulk sync).
+
+0004_no_payload_index drops ``entries_by_payload``: keyed by a random hash, each batch of a
+bulk sync dirtied nearly every page of it (at 1M entries ~3,000 pages, 23 MB of WAL per
+4,096-entry batch; design §5 measured the same effect). Payloads are read by log position,
+or by hash within one record (``entries_by_record``); a hash alone means a scan.
+
+0005_governance adds (issue 7, spec §13):
+
+``governance``    signed governance entries by id (``H_gov(body)``), with the union of the
+                  valid signatures of every copy received; the authorisation state is computed
+                  from these, the charter and ``equivocations`` (governance.py).
+``refetch``       publishers whose held log was dropped as a forged branch (its prefix did not
+                  hash to the root a revocation or rotation pins): sync fetches it again from
+                  ``start``.
+``meta``          ``auth_version``: bumped whenever governance entries or equivocation proofs
+                  change, so every open Store knows to recompute the authorisation state.
 
 The search index owns its ``search_*`` tables and creates them idempotently at every open
 (:mod:`.search_adapter`); it is not part of these migrations.
@@ -140,8 +171,61 @@ def _initial(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+_PREFIXES = """
+CREATE TABLE prefixes (
+    publisher INTEGER PRIMARY KEY,
+    length INTEGER NOT NULL,
+    head BLOB NOT NULL,
+    proof BLOB NOT NULL
+)
+"""
+
+
+def _prefixes(conn: sqlite3.Connection) -> None:
+    conn.execute(_PREFIXES)
+
+
+def _search_pending(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE search_pending (row_key INTEGER PRIMARY KEY)")
+
+
+def _no_payload_index(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX IF EXISTS entries_by_payload")
+
+
+_GOVERNANCE = """
+CREATE TABLE governance (
+    id BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    entry BLOB NOT NULL,
+    added_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE refetch (
+    publisher INTEGER PRIMARY KEY,
+    start INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    found_ms INTEGER NOT NULL
+);
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('auth_version', 0)
+"""
+
+
+def _governance(conn: sqlite3.Connection) -> None:
+    for statement in _GOVERNANCE.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     ("0001_initial", _initial),
+    ("0002_prefixes", _prefixes),
+    ("0003_search_pending", _search_pending),
+    ("0004_no_payload_index", _no_payload_index),
+    ("0005_governance", _governance),
 )
 
 

@@ -37,7 +37,7 @@ from .bulk import paused_gc
 from .codec import encode_body, put_header
 from .dataset import Dataset
 from .db import Database
-from .headstore import held_head
+from .headstore import held_state
 from .migrations import KIND_ERASE, KIND_PUT, KIND_RETRACT
 from .tree import StoredTree
 from .view import Columns
@@ -131,8 +131,7 @@ class _Run:
         self.on_invalid = on_invalid
         self.pid = ds.authorised(key.public).id
         with db.reading("reading the log's frontier") as conn:
-            ours = held_head(conn, self.pid)
-            self.length = ours.length if ours is not None else 0
+            self.length = held_state(conn, self.pid).length
             self.frontier = StoredTree(conn, self.pid, self.length).frontier()
         self.run_start = self.length
         self.appended = self.unchanged = self.retracted = self.rejected = self.batches = 0
@@ -207,7 +206,8 @@ class _Run:
 
 def publish(db: Database, ds: Dataset, key: SigningKey,
             bodies: Iterable[tuple[str, Mapping[str, Any]]], now_ms: int,
-            batch_size: int = 10_000, on_invalid: OnInvalid | None = None) -> PublishResult:
+            batch_size: int = 10_000, on_invalid: OnInvalid | None = None, *,
+            defer_index: Callable[[int], bool] | None = None) -> PublishResult:
     """Append a put for every record whose body changed; sign and store one head per batch.
 
     A body the schema refuses raises its :class:`SchemaError` (naming the record) unless
@@ -220,6 +220,9 @@ def publish(db: Database, ds: Dataset, key: SigningKey,
     disk on a helper thread (SQLite releases the GIL), batch k + 1 is validated and encoded;
     its record ids are checked against batch k's (``in_flight``), which the lookup of current
     versions cannot see yet.
+
+    ``defer_index(entries)``: whether a batch of that many entries queues its search rows
+    for the trailing indexer (indexer.py) instead of indexing them in its transaction.
     """
     _check_time(now_ms)
     if batch_size < 1:
@@ -234,7 +237,8 @@ def publish(db: Database, ds: Dataset, key: SigningKey,
             if cols is not None:
                 assert run.head is not None and run.own is not None
                 run.in_flight = frozenset(cols.record_ids)
-                _commit_own(db, ds, key, cols, run.head, run.own, pending)
+                later = defer_index is not None and defer_index(len(cols.headers))
+                _commit_own(db, ds, key, cols, run.head, run.own, pending, later)
         _settle(pending)
     except BaseException:
         _settle(pending, quiet=True)
@@ -259,9 +263,11 @@ def _duplicate(record_id: str) -> SchemaError:
 
 def _commit_own(db: Database, ds: Dataset, key: SigningKey, cols: Columns,
                 head: SignedHead, own: OwnRange | None = None,
-                defer: list[Future[None]] | None = None) -> ApplyResult:
+                defer: list[Future[None]] | None = None,
+                defer_index: bool = False) -> ApplyResult:
     return commit(db, ds, key.public, cols.start, cols.headers, head,
-                  lambda offset, leaves: cols, append_only=True, own=own, defer=defer)
+                  lambda offset, leaves: cols, append_only=True, own=own, defer=defer,
+                  defer_index=defer_index)
 
 
 def append_entry(db: Database, ds: Dataset, key: SigningKey, entry: Entry,
@@ -277,8 +283,7 @@ def append_entry(db: Database, ds: Dataset, key: SigningKey, entry: Entry,
         if payload_hash != entry.payload_hash:
             raise LocalError("publish.payload_mismatch", "body does not match the entry")
     with db.reading("reading the log's frontier") as conn:
-        ours = held_head(conn, pub.id)
-        length = ours.length if ours is not None else 0
+        length = held_state(conn, pub.id).length
         frontier = StoredTree(conn, pub.id, length).frontier()
     kinds = {"put": KIND_PUT, "retract": KIND_RETRACT, "erase": KIND_ERASE}
     key_col = entry.payload_hash if entry.kind == "put" else entry.target

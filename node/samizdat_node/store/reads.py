@@ -54,6 +54,9 @@ class EntryRange:
     start: int
     headers: list[bytes]
     payloads: list[bytes | None]
+    # With ``entries(..., proof=True)``: the consistency proof from ``start + len(headers)``
+    # to ``head`` (empty when the range reaches it): a sync chunk as spec §11 sends it.
+    proof: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,8 @@ class PublisherStatus:
     announced: SignedHead | None
     equivocations: int
     damaged: int
+    # The key's standing (spec §13): {"state": active | suspended | revoked | rotated,
+    # "as_of": int, "to": key, "proof_id": bytes}, the keys that apply.
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,8 +110,16 @@ def _head(conn: sqlite3.Connection, table: str, pid: int) -> SignedHead | None:
 
 
 def held_length(conn: sqlite3.Connection, pid: int) -> int:
-    row = conn.execute("SELECT length FROM heads WHERE publisher = ?", (pid,)).fetchone()
-    return 0 if row is None else int(row[0])
+    """Entries held and verified: the verified head's length, or more (a proven prefix)."""
+    row = conn.execute(
+        "SELECT max(coalesce((SELECT length FROM heads WHERE publisher = ?1), 0), "
+        "coalesce((SELECT length FROM prefixes WHERE publisher = ?1), 0))", (pid,)).fetchone()
+    return int(row[0])
+
+
+_HELD_SUM = ("SELECT coalesce(sum(max(coalesce(h.length, 0), coalesce(x.length, 0))), 0) "
+             "FROM publishers AS p LEFT JOIN heads AS h ON h.publisher = p.id "
+             "LEFT JOIN prefixes AS x ON x.publisher = p.id")
 
 
 def heads_vector(conn: sqlite3.Connection, ds: Dataset) -> dict[bytes, SignedHead]:
@@ -133,8 +146,13 @@ def _pid(ds: Dataset, publisher: bytes) -> int:
 
 
 def entries_range(conn: sqlite3.Connection, ds: Dataset, publisher: bytes, start: int,
-                  limit: int) -> EntryRange:
-    """Up to ``limit`` verified entries from ``start`` (fewer at the end of the log)."""
+                  limit: int, *, proof: bool = False) -> EntryRange:
+    """Up to ``limit`` verified entries from ``start`` (fewer at the end of the log).
+
+    The range stops at the verified head (the newest signed head fully held), which it
+    carries; with ``proof`` it also carries the consistency proof from its end to that head,
+    so any sub-range of what the head covers can be served as a chunk (spec §11).
+    """
     pid = _pid(ds, publisher)
     head = _head(conn, "heads", pid)
     if head is None:
@@ -149,7 +167,10 @@ def entries_range(conn: sqlite3.Connection, ds: Dataset, publisher: bytes, start
             "ORDER BY idx", (pid, start, end)):
         headers.append(header)
         payloads.append(payload)
-    return EntryRange(head, start, headers, payloads)
+    chunk_proof: list[bytes] = []
+    if proof and end < head.length:
+        chunk_proof = consistency_proof(StoredTree(conn, pid, head.length), end, head.length)
+    return EntryRange(head, start, headers, payloads, chunk_proof)
 
 
 def prove_inclusion(conn: sqlite3.Connection, ds: Dataset, publisher: bytes, index: int,
@@ -205,15 +226,24 @@ def view_rows(conn: sqlite3.Connection, ds: Dataset, *, record_ids: Sequence[str
     return out
 
 
-def payload_by_hash(conn: sqlite3.Connection, payload_hash: bytes) -> bytes | None:
-    row = conn.execute("SELECT payload FROM entries WHERE payload_hash = ? AND kind = 0 "
-                       "AND payload IS NOT NULL LIMIT 1", (payload_hash,)).fetchone()
+def payload_by_hash(conn: sqlite3.Connection, payload_hash: bytes,
+                    record_id: str | None = None) -> bytes | None:
+    """Payload bytes by hash: through the record's entries when ``record_id`` is given (an
+    index lookup), else by a scan of every entry (no index by hash: migration 0004)."""
+    if record_id is not None:
+        row = conn.execute("SELECT payload FROM entries INDEXED BY entries_by_record "
+                           "WHERE record_id = ? AND payload_hash = ? AND kind = 0 "
+                           "AND payload IS NOT NULL LIMIT 1",
+                           (record_id, payload_hash)).fetchone()
+    else:
+        row = conn.execute("SELECT payload FROM entries WHERE payload_hash = ? AND kind = 0 "
+                           "AND payload IS NOT NULL LIMIT 1", (payload_hash,)).fetchone()
     return None if row is None else bytes(row[0])
 
 
 def counts_entries(conn: sqlite3.Connection) -> int:
-    """Entries held over all publishers (the sum of verified head lengths)."""
-    return int(conn.execute("SELECT coalesce(sum(length), 0) FROM heads").fetchone()[0])
+    """Entries held over all publishers (verified heads' lengths, or proven prefixes')."""
+    return int(conn.execute(_HELD_SUM).fetchone()[0])
 
 
 def counts(conn: sqlite3.Connection) -> StoreCounts:
@@ -221,7 +251,7 @@ def counts(conn: sqlite3.Connection) -> StoreCounts:
         return int(conn.execute(sql).fetchone()[0])
 
     return StoreCounts(
-        entries=one("SELECT coalesce(sum(length), 0) FROM heads"),
+        entries=one(_HELD_SUM),
         payloads=one("SELECT count(*) FROM entries WHERE payload IS NOT NULL"),
         records=one("SELECT count(*) FROM records"),
         displayed=one("SELECT count(*) FROM records WHERE publisher IS NOT NULL"),
@@ -238,11 +268,27 @@ def publisher_status(conn: sqlite3.Connection, ds: Dataset) -> list[PublisherSta
         head = _head(conn, "heads", pub.id)
         out.append(PublisherStatus(
             pub.key, pub.name, pub.priority, pub.authorised,
-            head.length if head is not None else 0, head, _head(conn, "announced", pub.id),
+            held_length(conn, pub.id), head, _head(conn, "announced", pub.id),
             int(conn.execute("SELECT count(*) FROM equivocations WHERE publisher = ?",
                              (pub.id,)).fetchone()[0]),
             int(conn.execute("SELECT count(*) FROM damage WHERE publisher = ?",
-                             (pub.id,)).fetchone()[0])))
+                             (pub.id,)).fetchone()[0]),
+            _standing(ds, pub.key)))
+    return out
+
+
+def _standing(ds: Dataset, key: bytes) -> dict[str, Any]:
+    """The key's standing in the authorisation state (spec §13 rule 6), for status output."""
+    status = ds.auth.publishers.get(key)
+    if status is None:
+        return {}
+    out: dict[str, Any] = {"state": status.state}
+    if status.as_of is not None:
+        out["as_of"] = status.as_of
+    if status.to is not None:
+        out["to"] = status.to
+    if status.proof_id is not None:
+        out["proof_id"] = status.proof_id
     return out
 
 

@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from samizdat_protocol.charter import SignedCharter
-from samizdat_protocol.errors import SamizdatError
+from samizdat_protocol.errors import ProofError, SamizdatError
 from samizdat_protocol.heads import SignedHead
-from samizdat_protocol.merkle import Frontier
+from samizdat_protocol.merkle import Frontier, root_of, verify_consistency
 
 from .audit import (
     BLOCK_LEVEL,
@@ -32,6 +32,7 @@ from .audit import (
 from .bulk import paused_gc
 from .dataset import Dataset
 from .db import Database
+from .tree import StoredTree
 
 __all__ = ["verify_store"]
 
@@ -49,11 +50,13 @@ def _block_in_process(path: str, pid: int, key: bytes, start: int, end: int,
 
 
 def verify_store(db: Database, ds: Dataset, *, workers: int = 1, now_ms: int | None = None,
-                 block_level: int = BLOCK_LEVEL) -> AuditReport:
+                 block_level: int = BLOCK_LEVEL,
+                 only: frozenset[int] | None = None) -> AuditReport:
     """Audit everything; replace the damage table's rows with what was found.
 
     ``block_level``: blocks of ``2**block_level`` leaves are the unit of work (tests use small
-    blocks to exercise the folding of block roots).
+    blocks to exercise the folding of block roots). ``only``: audit just these publisher ids
+    (and replace only their damage rows; repair.py re-audits what it rewrote).
     """
     began = time.perf_counter()
     report = AuditReport()
@@ -62,8 +65,11 @@ def verify_store(db: Database, ds: Dataset, *, workers: int = 1, now_ms: int | N
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         with paused_gc(), db.reading("auditing the store") as conn:
-            _check_charter(conn, ds, report)
+            if only is None:
+                _check_charter(conn, ds, report)
             for pub in ds.by_id.values():
+                if only is not None and pub.id not in only:
+                    continue
                 report.publishers += 1
                 _audit_publisher(db, conn, ds, pub.id, pub.key, report, pool, block_level)
     finally:
@@ -73,14 +79,18 @@ def verify_store(db: Database, ds: Dataset, *, workers: int = 1, now_ms: int | N
     with db.reading("reading the damage table") as conn:
         had = conn.execute("SELECT count(*) FROM damage").fetchone()[0]
     if had or report.damage:  # a clean audit of a clean store writes nothing (disk may be full)
-        _record(db, ds, report, found)
+        _record(db, ds, report, found, only)
     report.seconds = time.perf_counter() - began
     return report
 
 
-def _record(db: Database, ds: Dataset, report: AuditReport, found: int) -> None:
+def _record(db: Database, ds: Dataset, report: AuditReport, found: int,
+            only: frozenset[int] | None = None) -> None:
     with db.atomic("recording damage") as conn:
-        conn.execute("DELETE FROM damage")
+        if only is None:
+            conn.execute("DELETE FROM damage")
+        else:
+            conn.executemany("DELETE FROM damage WHERE publisher = ?", [(p,) for p in only])
         ids = {p.key: p.id for p in ds.by_id.values()}
         conn.executemany(
             "INSERT OR REPLACE INTO damage (publisher, part, level, idx, detail, found_ms) "
@@ -107,7 +117,10 @@ def _audit_publisher(db: Database, conn: sqlite3.Connection, ds: Dataset, pid: i
     damage: list[Damage] = []
     head = check_head(conn, pid, key, ds.dataset_id, damage)
     row = conn.execute("SELECT length FROM heads WHERE publisher = ?", (pid,)).fetchone()
-    length = row[0] if row is not None else 0
+    signed = row[0] if row is not None else 0
+    prefix = conn.execute("SELECT length, head, proof FROM prefixes WHERE publisher = ?",
+                          (pid,)).fetchone()
+    length = max(signed, prefix[0]) if prefix is not None else signed
     extra = conn.execute("SELECT count(*) FROM entries WHERE publisher = ? AND idx >= ?",
                          (pid, length)).fetchone()[0]
     if extra:
@@ -144,6 +157,30 @@ def _audit_publisher(db: Database, conn: sqlite3.Connection, ds: Dataset, pid: i
         else:
             tail = block.stack
     root = Frontier.from_hashes(length, [*top.hashes, *tail]).root()
-    if head is not None and root != head.root and not damage:
-        damage.append(Damage(key, "head", length, 0, "entries do not hash to the signed root"))
+    if head is not None and not damage:
+        # Below a proven prefix the verified head's root comes from the stored subtrees,
+        # which the rebuild has just found intact.
+        at = root if head.length == length else root_of(StoredTree(conn, pid, length),
+                                                           head.length)
+        if at != head.root:
+            damage.append(Damage(key, "head", signed, 0,
+                                 "entries do not hash to the signed root"))
+    if prefix is not None and prefix[0] > signed and not damage:
+        _check_prefix(ds, key, length, root, prefix[1], prefix[2], damage)
     report.damage.extend(damage)
+
+
+def _check_prefix(ds: Dataset, key: bytes, length: int, root: bytes, head_bytes: bytes,
+                  proof: bytes, damage: list[Damage]) -> None:
+    """Entries held past the verified head: their root must extend, by the stored
+    consistency proof, to the stored longer signed head (spec §11, headstore.Held)."""
+    try:
+        target = SignedHead.from_bytes(head_bytes)
+        target.verify(ds.dataset_id)
+        if target.publisher != key:
+            raise ProofError("head.mismatch", "prefix head of another publisher")
+        verify_consistency(length, root, target.length, target.root,
+                           [proof[i:i + 32] for i in range(0, len(proof), 32)])
+    except SamizdatError as exc:
+        damage.append(Damage(key, "head", length, 0,
+                             f"held prefix is not proven by its signed head: {exc.code}"))

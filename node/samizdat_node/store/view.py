@@ -12,6 +12,10 @@ displayed version, no alternatives and no retraction (rules 3-5), and nothing ca
 decode a stored header again.
 
 Erasure (rule 6) is carried out here: a put the merge marks ``erased`` loses its payload bytes.
+
+With ``defer_index`` the search index is not touched: the rows whose text may have changed are
+queued for the trailing indexer (indexer.py), which later runs :func:`refresh_search` on them,
+the same function the inline path uses, so a deferred index ends equal to an inline one.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from samizdat_protocol.merge import RecordView, merge_record
 
 from .dataset import Dataset
 from .migrations import KIND_PUT
-from .search_adapter import index_rows, search_remove, search_set_retracted
+from .search_adapter import index_rows, mark_stale, search_remove, search_set_retracted
 
-__all__ = ["Columns", "merge_stored", "update_view"]
+__all__ = ["Columns", "merge_stored", "refresh_search", "remerge_records", "update_view"]
 
 
 @dataclass(slots=True)
@@ -46,7 +50,17 @@ class Columns:
     keys: list[bytes | None]  # payload hash of a put, target of an erase
     timestamps: list[int]
     payloads: list[bytes | None]
+    # Decoded bodies of the payloads, for inline search indexing; None where no payload is
+    # held, or for every entry when indexing is deferred (the payload bytes suffice then).
     bodies: list[dict[str, Any] | None]
+
+    def tail(self, offset: int) -> Columns:
+        """The entries from ``offset`` on (a batch trimmed of what is already held)."""
+        if offset == 0:
+            return self
+        return Columns(self.publisher_id, self.start + offset, self.headers[offset:],
+                       self.kinds[offset:], self.record_ids[offset:], self.keys[offset:],
+                       self.timestamps[offset:], self.payloads[offset:], self.bodies[offset:])
 
 
 def merge_stored(conn: sqlite3.Connection, ds: Dataset, record_id: str) -> RecordView | None:
@@ -58,10 +72,12 @@ def merge_stored(conn: sqlite3.Connection, ds: Dataset, record_id: str) -> Recor
     return merge_record(record_id, items, ds.policy)
 
 
-def update_view(conn: sqlite3.Connection, ds: Dataset, cols: Columns) -> int:
+def update_view(conn: sqlite3.Connection, ds: Dataset, cols: Columns, *,
+                defer_index: bool = False) -> int:
     """Bring the view (and search index) up to date for every record ``cols`` names.
 
     Runs inside the write transaction that stored ``cols``. Returns the records touched.
+    ``defer_index``: queue the changed rows for the trailing indexer instead of indexing.
     """
     record_ids, kinds, bodies = cols.record_ids, cols.kinds, cols.bodies
     names = list(dict.fromkeys(record_ids))
@@ -79,31 +95,73 @@ def update_view(conn: sqlite3.Connection, ds: Dataset, cols: Columns) -> int:
     limit = policy.revoked_after.get(key, 2**63) - cols.start
     if key in policy.suspended:
         limit = 0
+    # Rule 6 under governance: an approved erasure needs no erase entry, so a put of an
+    # approved (record, payload) pair takes the full merge (which drops its bytes).
+    approved = policy.approved_erasures or frozenset()
     start, pid = cols.start, cols.publisher_id
     new_rows: list[tuple[int, str, int, int]] = []
     search: list[tuple[int, str, dict[str, Any]]] = []
     slow: dict[str, None] = {}
-    for pos, (record_id, kind, body) in enumerate(zip(record_ids, kinds, bodies, strict=True)):
+    stale: list[int] = []
+    for pos, (record_id, kind, body, payload) in enumerate(
+            zip(record_ids, kinds, bodies, cols.payloads, strict=True)):
         if (kind != KIND_PUT or record_id in existing or record_id in repeated
-                or pos >= limit):
+                or pos >= limit or (approved and (record_id, cols.keys[pos]) in approved)):
             slow[record_id] = None
             continue
         new_rows.append((next_id, record_id, pid, start + pos))
-        if body is not None:
-            search.append((next_id, record_id, body))
+        if payload is not None:
+            if defer_index:
+                stale.append(next_id)
+            elif body is not None:
+                search.append((next_id, record_id, body))
         next_id += 1
     conn.executemany("INSERT INTO records (id, record_id, publisher, idx, retracted, versions) "
                      "VALUES (?, ?, ?, ?, 0, 1)", new_rows)
+    if stale:
+        mark_stale(conn, stale)
     if search:
         index_rows(conn, search)
     for record_id in slow:
         row = existing.get(record_id)
         if row is None:
-            _remerge(conn, ds, record_id, (next_id, None, None, 0), new=True)
+            _remerge(conn, ds, record_id, (next_id, None, None, 0), new=True,
+                     defer_index=defer_index)
             next_id += 1
         else:
-            _remerge(conn, ds, record_id, row, new=False)
+            _remerge(conn, ds, record_id, row, new=False, defer_index=defer_index)
     return len(names)
+
+
+def remerge_records(conn: sqlite3.Connection, ds: Dataset, record_ids: Sequence[str], *,
+                    defer_index: bool = False) -> int:
+    """Merge records again under ``ds``'s policy (a new authorisation state, a dropped log):
+    the view rows, erased payload bytes and search rows follow. Returns the records done."""
+    done = 0
+    for start in range(0, len(record_ids), 500):
+        names = list(record_ids[start:start + 500])
+        existing = _existing(conn, names)
+        top = conn.execute("SELECT max(id) FROM records").fetchone()[0]
+        next_id = 1 if top is None else top + 1
+        for record_id in names:
+            row = existing.get(record_id)
+            if conn.execute("SELECT 1 FROM entries WHERE record_id = ? LIMIT 1",
+                            (record_id,)).fetchone() is None:
+                if row is not None:  # every entry naming it went with a dropped log
+                    conn.execute("DELETE FROM records WHERE id = ?", (row[0],))
+                    if defer_index:
+                        mark_stale(conn, [row[0]])
+                    else:
+                        search_remove(conn, [row[0]])
+                continue
+            if row is None:
+                _remerge(conn, ds, record_id, (next_id, None, None, 0), new=True,
+                         defer_index=defer_index)
+                next_id += 1
+            else:
+                _remerge(conn, ds, record_id, row, new=False, defer_index=defer_index)
+            done += 1
+    return done
 
 
 def _existing(conn: sqlite3.Connection,
@@ -118,7 +176,8 @@ def _existing(conn: sqlite3.Connection,
 
 
 def _remerge(conn: sqlite3.Connection, ds: Dataset, record_id: str,
-             old: tuple[int, int | None, int | None, int], *, new: bool) -> None:
+             old: tuple[int, int | None, int | None, int], *, new: bool,
+             defer_index: bool = False) -> None:
     view = merge_stored(conn, ds, record_id)
     if view is None:  # pragma: no cover - the batch just stored an entry naming it
         return
@@ -138,16 +197,45 @@ def _remerge(conn: sqlite3.Connection, ds: Dataset, record_id: str,
     else:
         conn.execute("UPDATE records SET publisher = ?, idx = ?, retracted = ?, versions = ? "
                      "WHERE id = ?", (pub, idx, int(view.retracted), versions, row_id))
-    source = (pub, idx) if pub is not None and idx is not None else _retracted_source(view, ids)
-    body = _payload_body(conn, *source) if source is not None else None
-    if (not new and shown is not None and body is not None and (pub, idx) == (old_pub, old_idx)
+    if (not new and shown is not None and not shown.erased and (pub, idx) == (old_pub, old_idx)
             and not old_retracted):
         return  # same displayed version, same text
+    if defer_index:
+        mark_stale(conn, [row_id])
+    else:
+        refresh_search(conn, ds, row_id, record_id, view, known=not new)
+
+
+def refresh_search(conn: sqlite3.Connection, ds: Dataset, row_id: int, record_id: str,
+                   view: RecordView | None = None, *, known: bool = True) -> None:
+    """Make the search row of ``row_id`` match the view: the displayed body's text, or the
+    retracted record's last text (marked retracted), or no row at all (erased, ignored).
+
+    ``view``: the record's merged view if the caller has it; only a retracted record needs
+    it (to find which text it was retracted with), and it is merged here if not given.
+    ``known``: the row may already be indexed (False: a new row, nothing to remove).
+    """
+    row = conn.execute("SELECT publisher, idx, retracted FROM records WHERE id = ?",
+                       (row_id,)).fetchone()
+    if row is None:
+        if known:
+            search_remove(conn, [row_id])
+        return
+    pub, idx, retracted = row
+    source: tuple[int, int] | None = None
+    if pub is not None and idx is not None:
+        source = (pub, idx)
+    elif retracted:
+        if view is None:
+            view = merge_stored(conn, ds, record_id)
+        if view is not None:
+            source = _retracted_source(view, {p.key: p.id for p in ds.by_id.values()})
+    body = _payload_body(conn, *source) if source is not None else None
     if body is not None:
         index_rows(conn, [(row_id, record_id, body)])  # replaces the row's old text
-        if view.retracted:
+        if retracted:
             search_set_retracted(conn, row_id, True)
-    elif not new:
+    elif known:
         search_remove(conn, [row_id])
 
 
