@@ -63,3 +63,16 @@ def test_outcome_table_uses_longest_prefix() -> None:
     assert outcome_for(KeyFileError("keyfile.bad_passphrase", "x")).exit_code == 7
     assert outcome_for(LocalError("merkle.range", "x")).exit_code == 1
     assert outcome_for(LocalError("usage.exists", "x")).exit_code == 2
+
+
+def test_export_public_writes_what_charters_accept(tmp_path: Path) -> None:
+    key = tmp_path / "k.key"
+    public = json.loads(run_cli("keys", "new", "--out", str(key), "--no-passphrase",
+                                "--json").stdout)["public"]
+    out = tmp_path / "k.pub"
+    result = run_cli("keys", "export-public", str(key), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == public + "\n"
+    assert run_cli("keys", "export-public", str(key)).stdout.strip() == public
+    again = run_cli("keys", "export-public", str(key), "--out", str(out))
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr

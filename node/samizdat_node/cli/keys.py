@@ -11,7 +11,7 @@ from typing import Any
 
 from samizdat_protocol.errors import LocalError
 
-from ..keystore import PASSPHRASE_ENV, new_key, read_public, write_key
+from ..keystore import PASSPHRASE_ENV, new_key, read_public, write_atomic, write_key
 
 
 def register(sub: Any) -> None:
@@ -29,6 +29,14 @@ def register(sub: Any) -> None:
     show.add_argument("keyfile", type=Path)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_show)
+
+    export = keys_sub.add_parser(
+        "export-public", help="write the public key of a key file (for charters and peers)")
+    export.add_argument("keyfile", type=Path)
+    export.add_argument("--out", type=Path,
+                        help="file to write (64 hex digits and a newline); default stdout")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(handler=cmd_export_public)
 
 
 def _ask_passphrase() -> bytes:
@@ -59,4 +67,21 @@ def cmd_new(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     public = read_public(args.keyfile)
     print(json.dumps({"public": public.hex()}) if args.json else public.hex())
+    return 0
+
+
+def cmd_export_public(args: argparse.Namespace) -> int:
+    public = read_public(args.keyfile)
+    if args.out is not None:
+        if args.out.exists():
+            raise LocalError("usage.exists", f"{args.out} already exists; refusing to "
+                             "overwrite it")
+        write_atomic(args.out, (public.hex() + "\n").encode(), mode=0o644)
+    if args.json:
+        print(json.dumps({"public": public.hex(),
+                          "path": str(args.out) if args.out is not None else None}))
+    elif args.out is not None:
+        print(f"wrote the public key {public.hex()} to {args.out}")
+    else:
+        print(public.hex())
     return 0

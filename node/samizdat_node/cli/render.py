@@ -1,0 +1,119 @@
+"""How a record reads on a terminal: field labels in Russian and English, partial dates at their
+own precision (``в мае 1939 г.``, never an invented ``01.05.1939``), names and years."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from samizdat_protocol.errors import SamizdatError
+from samizdat_protocol.partial_dates import PartialDate, render_en, render_ru
+from samizdat_protocol.schema import DATE_FIELDS
+
+__all__ = ["LABELS", "field_order", "full_name", "label", "place", "render_value", "when",
+           "years"]
+
+# field -> (Russian, English), in the order a record page shows them (memorial-data.md).
+LABELS: dict[str, tuple[str, str]] = {
+    "surname": ("Фамилия", "Surname"), "name": ("Имя", "Given name"),
+    "patronymic": ("Отчество", "Patronymic"), "sex": ("Пол", "Sex"),
+    "birth": ("Дата рождения", "Born"), "birth_verbatim": ("Дата рождения (как в источнике)",
+                                                           "Born (as in the source)"),
+    "age": ("Возраст", "Age"), "age_verbatim": ("Возраст (как в источнике)",
+                                                "Age (as in the source)"),
+    "birth_place": ("Место рождения", "Place of birth"), "birth_comment": ("О рождении",
+                                                                          "About the birth"),
+    "nation": ("Национальность", "Nationality"), "citizenship": ("Гражданство", "Citizenship"),
+    "education": ("Образование", "Education"), "party": ("Партийность", "Party"),
+    "occupation": ("Род занятий", "Occupation"), "live_place": ("Место проживания",
+                                                                "Place of residence"),
+    "family": ("Семья", "Family"), "previous_repression": ("Предыдущие репрессии",
+                                                           "Earlier repression"),
+    "arrest_date": ("Дата ареста", "Arrested"), "arrest_date_verbatim": (
+        "Дата ареста (как в источнике)", "Arrested (as in the source)"),
+    "arrest_organ": ("Арестовавший орган", "Arresting body"),
+    "arrest_type": ("Вид ареста", "Kind of arrest"),
+    "criminal_case": ("Дело", "Case"), "criminal_article": ("Статья", "Article"),
+    "process_date": ("Дата приговора", "Sentenced"), "process_date_verbatim": (
+        "Дата приговора (как в источнике)", "Sentenced (as in the source)"),
+    "judicial_organ": ("Осудивший орган", "Sentencing body"),
+    "sentence": ("Приговор", "Sentence"), "executed": ("Расстрелян", "Executed"),
+    "death_date": ("Дата смерти", "Died"), "death_date_verbatim": (
+        "Дата смерти (как в источнике)", "Died (as in the source)"),
+    "death_place": ("Место смерти", "Place of death"),
+    "next_repression": ("Последующие репрессии", "Later repression"),
+    "rehabilitation_date": ("Дата реабилитации", "Rehabilitated"),
+    "rehabilitation_date_verbatim": ("Дата реабилитации (как в источнике)",
+                                     "Rehabilitated (as in the source)"),
+    "rehabilitation_organ": ("Реабилитировавший орган", "Rehabilitating body"),
+    "rehabilitation_reason": ("Основание реабилитации", "Grounds for rehabilitation"),
+    "all_name_variations": ("Варианты ФИО", "Name variants"),
+    "fullname_variations": ("Варианты полного имени", "Full-name variants"),
+    "surname_variations": ("Варианты фамилии", "Surname variants"),
+    "name_variations": ("Варианты имени", "Given-name variants"),
+    "patronymic_variations": ("Варианты отчества", "Patronymic variants"),
+    "source": ("Источник", "Source"), "source_url": ("Ссылка на источник", "Source link"),
+    "source_id": ("Номер в источнике", "Id in the source"),
+    "synthetic": ("Синтетическая запись", "Synthetic record"),
+}  # fmt: skip
+
+_YES_NO = {"ru": ("да", "нет"), "en": ("yes", "no")}
+_SEX = {"ru": {"m": "мужской", "f": "женский"}, "en": {"m": "male", "f": "female"}}
+
+
+def label(field: str, lang: str) -> str:
+    pair = LABELS.get(field)
+    return field if pair is None else pair[0 if lang == "ru" else 1]
+
+
+def field_order(body: Mapping[str, Any]) -> list[str]:
+    known = [field for field in LABELS if field in body]
+    return known + sorted(set(body) - set(LABELS))
+
+
+def render_value(field: str, value: Any, lang: str) -> str:
+    """One field's value as a person reads it."""
+    if field in DATE_FIELDS and isinstance(value, str):
+        try:
+            date = PartialDate.from_iso(value)
+        except SamizdatError:
+            return value
+        return render_ru(date, kind="field") if lang == "ru" else render_en(date)
+    if isinstance(value, bool):
+        yes, no = _YES_NO[lang]
+        return yes if value else no
+    if field == "sex" and isinstance(value, str):
+        return _SEX[lang].get(value, value)
+    if isinstance(value, list):
+        return "; ".join(str(item) for item in value)
+    return str(value)
+
+
+def full_name(body: Mapping[str, Any] | None) -> str:
+    if not body:
+        return ""
+    return " ".join(str(body[k]) for k in ("surname", "name", "patronymic") if body.get(k))
+
+
+def _year(value: Any) -> str:
+    return value[:4] if isinstance(value, str) and value[:4].isdigit() else ""
+
+
+def years(body: Mapping[str, Any] | None) -> str:
+    """``1890–1938``, ``1890–``, ``–1938`` or empty."""
+    if not body:
+        return ""
+    born, died = _year(body.get("birth")), _year(body.get("death_date"))
+    return f"{born}–{died}" if born or died else ""
+
+
+def place(body: Mapping[str, Any] | None) -> str:
+    if not body:
+        return ""
+    return str(body.get("birth_place") or body.get("live_place") or "")
+
+
+def when(ms: int) -> str:
+    """A publisher timestamp (informative only) as UTC text."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
