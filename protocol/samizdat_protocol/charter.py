@@ -24,7 +24,7 @@ from typing import Any
 from .encoding import DecodeLimits, decode, encode
 from .errors import DecodeError, SchemaError, SignatureError, UnauthorisedError
 from .hashing import hash_charter
-from .signing import DOMAIN_CHARTER, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, SigningKey, verify
+from .signing import DOMAIN_CHARTER, PUBLIC_KEY_SIZE, SigningKey, parse_signed, verify
 
 __all__ = ["CHARTER_VERSION", "Charter", "PublisherGrant", "SignedCharter"]
 
@@ -199,17 +199,5 @@ class SignedCharter:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedCharter:
-        value = decode(data, _LIMITS)
-        if not isinstance(value, dict) or set(value) != {"body", "signatures"} \
-                or not isinstance(value["body"], bytes) \
-                or not isinstance(value["signatures"], list):
-            raise DecodeError("charter.malformed", "not a signed charter file")
-        sigs = []
-        for item in value["signatures"]:
-            if (not isinstance(item, dict) or set(item) != {"key", "sig"}
-                    or not isinstance(item["key"], bytes) or not isinstance(item["sig"], bytes)
-                    or len(item["key"]) != PUBLIC_KEY_SIZE
-                    or len(item["sig"]) != SIGNATURE_SIZE):
-                raise DecodeError("charter.malformed", "malformed charter signature")
-            sigs.append((item["key"], item["sig"]))
-        return cls(Charter.from_body(value["body"]), tuple(sigs))
+        body, sigs = parse_signed(decode(data, _LIMITS), "charter.malformed", "charter")
+        return cls(Charter.from_body(body), tuple(sigs))

@@ -83,7 +83,14 @@ from .errors import DecodeError, LocalError, RemoteError, SchemaError, Signature
 from .hashing import DIGEST_SIZE, GOVERNANCE, tagged_hash
 from .heads import MAX_LOG_LENGTH, EquivocationProof
 from .merge import MergePolicy
-from .signing import DOMAIN_GOVERNANCE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, SigningKey, verify
+from .signing import (
+    DOMAIN_GOVERNANCE,
+    PUBLIC_KEY_SIZE,
+    SIGNATURE_SIZE,
+    SigningKey,
+    parse_signed,
+    verify,
+)
 
 __all__ = [
     "ACTIONS",
@@ -335,24 +342,13 @@ class GovernanceEntry:
     @classmethod
     def from_bytes(cls, data: bytes) -> GovernanceEntry:
         """Strictly decode a signed entry from outside (codes ``decode.*``, ``governance.*``)."""
-        value = decode(data, ENTRY_LIMITS)
-        if (not isinstance(value, dict) or set(value) != {"body", "signatures"}
-                or not isinstance(value["body"], bytes)
-                or not isinstance(value["signatures"], list)):
-            raise DecodeError("governance.malformed", "not a signed governance entry")
-        sigs = []
-        for item in value["signatures"]:
-            if (not isinstance(item, dict) or set(item) != {"key", "sig"}
-                    or not isinstance(item["key"], bytes) or not isinstance(item["sig"], bytes)
-                    or len(item["key"]) != PUBLIC_KEY_SIZE
-                    or len(item["sig"]) != SIGNATURE_SIZE):
-                raise DecodeError("governance.malformed", "malformed governance signature")
-            sigs.append((item["key"], item["sig"]))
+        body, sigs = parse_signed(decode(data, ENTRY_LIMITS), "governance.malformed",
+                                  "governance entry")
         keys = [k for k, _ in sigs]
         if keys != sorted(set(keys)):
             raise DecodeError("governance.signatures", "signatures are not sorted by key, one "
                               "per key")
-        return cls(GovernanceBody.from_body(value["body"]), tuple(sigs))
+        return cls(GovernanceBody.from_body(body), tuple(sigs))
 
 
 def equivocation_id(proof: EquivocationProof) -> bytes:

@@ -23,7 +23,7 @@ import nacl.secret
 import nacl.signing
 
 from .encoding import decode, encode
-from .errors import KeyFileError, LocalError, SignatureError
+from .errors import DecodeError, KeyFileError, LocalError, SignatureError
 
 __all__ = [
     "DOMAIN_CHARTER",
@@ -35,6 +35,7 @@ __all__ = [
     "SIGNATURE_SIZE",
     "SigningKey",
     "open_key",
+    "parse_signed",
     "seal_key",
     "verify",
 ]
@@ -85,6 +86,28 @@ class SigningKey:
 
     def __repr__(self) -> str:  # never print the seed
         return f"SigningKey(public={self.public.hex()})"
+
+
+def parse_signed(value: object, code: str, what: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Split a decoded signed document ``{"body": bin, "signatures": [{"key", "sig"}...]}``.
+
+    The shared envelope of signed charters (spec §4) and governance entries (spec §13). Checks
+    only the shape and sizes (raising :class:`DecodeError` with ``code``); verifying the
+    signatures is the caller's business, because who counts as a signer differs.
+    """
+    if (not isinstance(value, dict) or set(value) != {"body", "signatures"}
+            or not isinstance(value["body"], bytes)
+            or not isinstance(value["signatures"], list)):
+        raise DecodeError(code, f"not a signed {what}")
+    sigs = []
+    for item in value["signatures"]:
+        if (not isinstance(item, dict) or set(item) != {"key", "sig"}
+                or not isinstance(item["key"], bytes) or not isinstance(item["sig"], bytes)
+                or len(item["key"]) != PUBLIC_KEY_SIZE
+                or len(item["sig"]) != SIGNATURE_SIZE):
+            raise DecodeError(code, f"malformed {what} signature")
+        sigs.append((item["key"], item["sig"]))
+    return value["body"], sigs
 
 
 def verify(public: bytes, domain: bytes, message: bytes, signature: bytes) -> None:
