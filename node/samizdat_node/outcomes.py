@@ -65,6 +65,7 @@ OUTCOMES: dict[str, Outcome] = {
     "sync": Outcome(9, 502),
     "wire": Outcome(9, 502),
     "backoff": Outcome(1, 500),
+    "governance.unsigned": Outcome(6, 403),
     "light": Outcome(5, 502),
     "light.malformed": Outcome(9, 502),
     "light.version": Outcome(9, 502),

@@ -14,9 +14,10 @@ Status: ``<data dir>/node-status.json`` is rewritten every ``status_interval`` s
 Entry point for tests and scripts (the CLI's ``samizdat serve`` calls :func:`serve`)::
 
     python -m samizdat_node.service --data DIR [--listen MADDR]... [--bootstrap MADDR]...
-        [--no-mdns] [--no-dht] [--anti-entropy SECONDS]
+        [--gateway HOST:PORT] [--no-mdns] [--no-dht] [--anti-entropy SECONDS]
 
-prints one JSON line ``{"event": "ready", "peer_id": ..., "addrs": [...]}`` when it serves,
+prints one JSON line ``{"event": "ready", "peer_id": ..., "addrs": [...], "gateway": URL}``
+when it serves,
 and stops cleanly on SIGINT or SIGTERM.
 """
 
@@ -42,7 +43,9 @@ from samizdat_protocol.heads import EquivocationProof, SignedHead
 
 from .datadir import NodeDir, open_node_dir
 from .discovery import Connector, DhtDiscovery, MdnsDiscovery, PeerBook, dialable_addrs
+from .gateway import serve_gateway
 from .gossip import GossipConfig, GossipService
+from .light import register_light_protocol
 from .p2p.backoff import PeerBackoff
 from .p2p.host import connect, open_host
 from .p2p.identity import Identity, load_or_create_identity
@@ -77,6 +80,7 @@ class NodeConfig:
     dht_interval: float = 30.0
     index_interval: float = 0.5  # the trailing search indexer's pause when idle
     repair_interval: float = 300.0  # seconds between looks at the audit's damage table
+    gateway: str = ""  # HOST:PORT of the web gateway (issue 6); empty: no gateway
     limits: SyncLimits = field(default_factory=SyncLimits)
     gossip: GossipConfig = field(default_factory=GossipConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -88,7 +92,8 @@ class NodeConfig:
         base = cls(data_dir=node.path, store_path=node.store_path,
                    listen=tuple(cfg.strings("network", "listen")),
                    bootstrap=tuple(cfg.strings("network", "bootstrap")),
-                   mdns=bool(cfg.get("network", "mdns")))
+                   mdns=bool(cfg.get("network", "mdns")),
+                   gateway=str(cfg.get("gateway", "listen") or ""))
         return replace(base, **overrides)
 
 
@@ -123,6 +128,7 @@ class Node:
         self.audit: dict[str, Any] | None = None
         self.indexed_batches = 0
         self.repaired = 0
+        self.gateway_url: str | None = None
         self._repair_wake = trio.Event()
 
     def addrs(self) -> list[str]:
@@ -139,6 +145,11 @@ class Node:
     async def start(self, nursery: trio.Nursery) -> None:
         cfg = self.config
         self.server.register(self.host)
+        # Any node answers light clients (spec §14); the handler is bounded and rate-limited.
+        self.light = register_light_protocol(self.host, self.store)
+        if cfg.gateway:
+            url = await nursery.start(serve_gateway, self.store, cfg.gateway)
+            self.gateway_url = url if "://" in url else f"http://{url}"
         await nursery.start(self.gossip.run)
         await nursery.start(self.scheduler.run)
         await nursery.start(self.connector.run)
@@ -258,6 +269,7 @@ class Node:
             "audit": self.audit,
             "search_index": {"batches": self.indexed_batches},
             "repaired": self.repaired,
+            "gateway": self.gateway_url,
         }
 
 
@@ -346,6 +358,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--listen", action="append", help="listen multiaddr (repeatable)")
     parser.add_argument("--bootstrap", action="append", default=None,
                         help="bootstrap peer multiaddr with /p2p/<id> (repeatable)")
+    parser.add_argument("--gateway", metavar="HOST:PORT", default=None,
+                        help="serve the web gateway and JSON API here (port 0: any free port)")
     parser.add_argument("--no-mdns", action="store_true")
     parser.add_argument("--no-dht", action="store_true")
     parser.add_argument("--anti-entropy", type=float, default=None, metavar="SECONDS")
@@ -365,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         flags[("network", "bootstrap")] = args.bootstrap
     if args.no_mdns:
         flags[("network", "mdns")] = False
+    if args.gateway is not None:
+        flags[("gateway", "listen")] = args.gateway
     config = NodeConfig.from_node_dir(open_node_dir(args.data, flags=flags))
     if args.no_dht:
         config = replace(config, dht=False)
@@ -375,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(config, status_interval=args.status_interval)
 
     def ready(node: Node) -> None:
-        print(json.dumps({"event": "ready", "peer_id": node.peer_id, "addrs": node.addrs()}),
-              flush=True)
+        print(json.dumps({"event": "ready", "peer_id": node.peer_id, "addrs": node.addrs(),
+                          "gateway": node.gateway_url}), flush=True)
 
     trio.run(partial(serve, config, on_ready=ready))
     return 0

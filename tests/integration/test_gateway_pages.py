@@ -263,3 +263,11 @@ def test_the_bucket_table_stays_bounded() -> None:
         buckets.take(f"10.0.{n >> 8}.{n & 255}", 0.0)
     assert len(buckets) == 100
     assert buckets.take("10.0.39.15", 0.0) > 0  # recent clients are still remembered
+
+
+
+async def test_record_page_shows_each_publishers_standing(app: GatewayApp) -> None:
+    """Issue 7: the versions carry their signing key's standing (active here), in both languages."""
+    for lang, text in (("ru", "ключ действует"), ("en", "key active")):
+        page_text = (await page(app, f"/records/{FEATURED}?lang={lang}")).text
+        assert text in page_text

@@ -19,11 +19,11 @@ from samizdat_protocol.errors import LocalError, SamizdatError
 
 from .. import __version__
 from ..outcomes import outcome_for
-from . import bundle, charter, demo, edit, init, keys, publish, records, status
+from . import bundle, charter, demo, edit, governance, init, keys, node, publish, records, status
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (keys, charter, init, publish, edit, status, records, bundle, demo)
+COMMANDS = (keys, charter, init, publish, edit, status, records, node, bundle, demo, governance)
 
 EXIT_CODES = """exit codes (docs/operators.md):
   0 done                      5 verification failed or damage found

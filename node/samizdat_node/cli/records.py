@@ -8,6 +8,7 @@ signature verifies for this dataset, and the body hashes to the entry's payload 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from samizdat_protocol.entries import encode_payload
@@ -18,6 +19,7 @@ from samizdat_protocol.merkle import verify_inclusion
 from ..search.model import SearchQuery
 from ..store import Store
 from .common import add_data, add_json, emit_json, names_of, open_node, short
+from .node import search_remote
 from .render import field_order, full_name, label, place, render_value, when, years
 
 __all__ = ["register", "verify_version"]
@@ -34,6 +36,10 @@ def register(sub: Any) -> None:
     search.add_argument("--place", help="a place of birth, residence or death")
     search.add_argument("--kind", help="sentence kind (death, camp, prison, exile, ...)")
     search.add_argument("--include-retracted", action="store_true")
+    search.add_argument("--peer", metavar="MULTIADDR",
+                        help="search on this peer instead (light client: no replica needed, "
+                             "every hit is verified with --charter)")
+    search.add_argument("--charter", type=Path, help="the signed charter (with --peer)")
     search.add_argument("query", nargs="*", help="names in any order and script, optionally "
                                                  "a year")
     search.set_defaults(handler=cmd_search)
@@ -58,6 +64,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                         sentence_kind=args.kind, include_retracted=args.include_retracted,
                         limit=args.limit, offset=args.offset)
     query.validate()
+    if args.peer:
+        return search_remote(args, query)
     with open_node(args) as (_node, store):
         page = store.search(query)
         names = names_of(store)

@@ -14,6 +14,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from samizdat_protocol.governance import AuthState
+
 from ..outcomes import OUTCOMES
 from ..store import Damage, Store
 from .common import (
@@ -27,9 +29,11 @@ from .common import (
     progress,
     short,
 )
+from .node import read_node_status
 from .render import when
 
-__all__ = ["EXIT_DAMAGED", "damage_json", "register", "status_json"]
+__all__ = ["EXIT_DAMAGED", "authorisation_json", "damage_json", "register", "standing_text",
+           "status_json"]
 
 EXIT_DAMAGED = OUTCOMES["verify"].exit_code
 
@@ -58,6 +62,50 @@ def damage_json(store: Store, damage: list[Damage]) -> list[dict[str, Any]]:
             for d in damage]
 
 
+def authorisation_json(state: AuthState) -> dict[str, Any]:
+    """The authorisation state in force (spec §13): founders, each key's standing, decisions
+    applied and rejected. ``suspended`` keys carry their proof's two head lengths."""
+    publishers = []
+    priorities = state.priorities
+    for key, status in state.publishers.items():
+        identity, generation = state.identities[key]
+        item: dict[str, Any] = {
+            "key": key.hex(), "name": state.names.get(key, ""), "state": status.state,
+            "identity": identity.hex(), "generation": generation,
+            "priority": priorities.get(key), "as_of": status.as_of,
+            "root": status.root.hex() if status.root else None,
+            "to": status.to.hex() if status.to else None, "proof": None}
+        proof = state.proofs.get(key)
+        if proof is not None and status.state == "suspended":
+            item["proof"] = {"id": (status.proof_id or b"").hex(),
+                             "head_lengths": sorted((proof.shorter.length, proof.longer.length))}
+        publishers.append(item)
+    publishers.sort(key=lambda p: (p["priority"] is None, p["priority"] or 0, p["generation"]))
+    return {
+        "founders": [f.hex() for f in state.founders], "threshold": state.threshold,
+        "last_seq": state.last_seq, "next_seq": state.next_seq,
+        "publishers": publishers,
+        "erasures": [{"record": r, "payload": p.hex()} for r, p in sorted(state.erasures)],
+        "applied": [i.hex() for i in state.applied],
+        "rejected": [{"kind": r.kind, "id": r.id.hex(), "seq": r.seq, "code": r.code,
+                      "reason": r.reason} for r in state.rejected],
+    }
+
+
+def standing_text(item: dict[str, Any]) -> str:
+    """One key's standing as a person reads it (an item of ``authorisation_json``)."""
+    state = item["state"]
+    if state == "rotated":
+        return f"rotated to {item['to'][:16]} as of {item['as_of']:,}"
+    if state == "revoked":
+        return f"revoked as of {item['as_of']:,}"
+    if state == "suspended":
+        lengths = item["proof"]["head_lengths"] if item["proof"] else []
+        return ("suspended: signed two inconsistent heads (lengths "
+                f"{' and '.join(f'{n:,}' for n in lengths)}); awaiting the founders")
+    return "active"
+
+
 def status_json(args: argparse.Namespace) -> dict[str, Any]:
     node = node_dir(args)
     with node.open_store() as store:
@@ -76,13 +124,19 @@ def status_json(args: argparse.Namespace) -> dict[str, Any]:
         counts = asdict(store.counts())
         damage = damage_json(store, store.damage())
         charter = store.charter.charter
+        authorisation = authorisation_json(store.auth_state())
+    daemon = read_node_status(node.path)
     return {
         "data": str(node.path), "dataset": charter.dataset_id.hex(), "name": charter.name,
+        "running": daemon is not None,
+        "addrs": daemon.get("addrs", []) if daemon else [],
         "peer_id": node.peer_id(),
         "listen": node.config.strings("network", "listen"),
         "bootstrap": node.config.strings("network", "bootstrap"),
         "config_sources": {"listen": node.config.source("network", "listen")},
-        "peers": [], "heads": heads, "counts": counts, "damage": damage,
+        "peers": daemon.get("peers", {}).get("connected", []) if daemon else [],
+        "heads": heads, "counts": counts, "damage": damage,
+        "authorisation": authorisation,
     }
 
 
@@ -97,20 +151,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"dataset   {info['dataset']}  ({info['name']})")
     print(f"listen    {', '.join(info['listen']) or 'nowhere'}  "
           f"(from {info['config_sources']['listen']})")
-    print("peers     none connected (this command reads the data directory; the daemon "
-          "reports live peers)")
+    if info["running"]:
+        print(f"running   yes, reachable at {', '.join(info['addrs']) or 'no address'}")
+        print(f"peers     {len(info['peers'])} connected" + "".join(
+            f"\n  {peer}" for peer in info["peers"]))
+    else:
+        print("running   no (start it with `samizdat serve`); peers: none connected")
     print(f"records   {counts['displayed']:,} shown, {counts['retracted']:,} retracted; "
           f"{counts['entries']:,} entries, {counts['payloads']:,} payloads")
+    auth = info["authorisation"]
+    standing = {p["key"]: standing_text(p) for p in auth["publishers"]}
+    print(f"founders  {auth['threshold']} of {len(auth['founders'])} must sign a decision; "
+          f"{len(auth['applied'])} decision(s) applied, next seq {auth['next_seq']}")
     print("publishers")
     for head in info["heads"]:
         signed = f"head signed {when(head['ts'])}" if head["ts"] else "no entries held"
         extra = "" if head["authorised"] else "  [not authorised]"
+        extra += f"  [{standing.get(head['publisher'], 'not a publisher')}]"
         if head["equivocations"]:
-            extra += f"  [{head['equivocations']} equivocation proof(s): suspended]"
+            extra += f"  [{head['equivocations']} equivocation proof(s) held]"
         if head["announced"]:
             extra += f"  [announced length {head['announced']:,}]"
         print(f"  {head['name']:<24} {head['publisher'][:16]}  length {head['length']:>10,}  "
               f"{signed}{extra}")
+    for r in auth["rejected"]:
+        seq = f" seq {r['seq']}" if r["seq"] is not None else ""
+        print(f"REJECTED  {r['kind']}{seq} {r['id'][:16]}: {r['reason']} [{r['code']}]")
     if info["damage"]:
         print(f"DAMAGE    {len(info['damage'])} damaged part(s) found by the last verify; "
               "import a bundle or sync to repair")

@@ -171,6 +171,7 @@ async def record_page(site: Site, request: Request, record_id: str) -> Response:
     ctx = _base(site, lang, path, {})
     ctx.update(
         record_id=record_id, name=present.full_name(body) or record_id, doc=doc,
+        standing=present.standings(await site.store.auth_state(), site.names, lang),
         retracted=view.retracted, verified=checked.ok,
         retractions=[{"publisher": site.names.get(r.publisher, ""), "reason": r.reason,
                       "time": present.timestamp(r.timestamp)} for r in view.retractions],

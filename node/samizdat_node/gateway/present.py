@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from samizdat_protocol.errors import SamizdatError
+from samizdat_protocol.governance import AuthState, PublisherStatus
 from samizdat_protocol.partial_dates import PartialDate, render_en, render_ru
 from samizdat_protocol.schema import DATE_FIELDS
 
@@ -25,6 +26,8 @@ __all__ = [
     "place",
     "render_date",
     "render_value",
+    "standing",
+    "standings",
     "timestamp",
     "years",
 ]
@@ -144,4 +147,38 @@ def changes(old: Body | None, new: Body | None, lang: str) -> list[tuple[str, st
             out.append((field,
                         render_value(field, old[field], lang) if field in old else "",
                         render_value(field, new[field], lang) if field in new else ""))
+    return out
+
+
+# A publisher key's standing under the founders' decisions (spec §13 rule 6), (ru, en).
+_STANDING = {
+    "active": ("ключ действует", "key active"),
+    "rotated": ("ключ заменён на {to}; записи с № {as_of} не учитываются",
+                "key rotated to {to} as of entry {as_of}"),
+    "revoked": ("ключ отозван; записи с № {as_of} не учитываются",
+                "key revoked as of entry {as_of}"),
+    "suspended": ("ключ приостановлен: подписал две несовместимые истории",
+                  "key suspended: it signed two inconsistent histories"),
+    "unknown": ("не публикатор этого набора", "not a publisher of this dataset"),
+}
+
+
+def standing(status: PublisherStatus | None, lang: str) -> str:
+    """One key's standing as a reader reads it: active, rotated, revoked as of N, suspended.
+    The successor of a rotated key is named by its key (it usually keeps the same name)."""
+    state = "unknown" if status is None else status.state
+    pair = _STANDING.get(state, _STANDING["unknown"])
+    to = status.to if status is not None else None
+    return pair[0 if lang == "ru" else 1].format(
+        to=to.hex()[:16] if to else "", as_of=status.as_of if status is not None else "")
+
+
+def standings(state: AuthState, names: Mapping[bytes, str], lang: str) -> dict[str, str]:
+    """Every key's standing, found by its hex key and by the label pages show for it (the
+    name, else the first 16 hex digits), so a template can look it up beside any version."""
+    out: dict[str, str] = {}
+    for key, status in state.publishers.items():
+        said = standing(status, lang)
+        out[key.hex()] = said
+        out.setdefault(names.get(key, key.hex()[:16]), said)
     return out
