@@ -50,6 +50,7 @@ DEFAULTS: dict[str, dict[str, Value]] = {
     "network": {"listen": [DEFAULT_LISTEN], "bootstrap": [], "mdns": True},
     "gateway": {"listen": ""},
     "publish": {"batch_size": 10_000},
+    "audit": {"interval_hours": 24},
 }
 
 # Short environment names people will reach for first.
@@ -64,6 +65,8 @@ _COMMENTS: dict[str, str] = {
     "network": "libp2p: where to listen, whom to dial first, mDNS on the local network.",
     "gateway": "The web gateway (HOST:PORT); empty means off.",
     "publish": "Entries per signed head when publishing from a file.",
+    "audit": "How often the running node re-hashes its whole store (0: never; damage found is "
+             "fetched again from peers).",
 }
 
 

@@ -93,7 +93,8 @@ class NodeConfig:
                    listen=tuple(cfg.strings("network", "listen")),
                    bootstrap=tuple(cfg.strings("network", "bootstrap")),
                    mdns=bool(cfg.get("network", "mdns")),
-                   gateway=str(cfg.get("gateway", "listen") or ""))
+                   gateway=str(cfg.get("gateway", "listen") or ""),
+                   audit_interval=3600.0 * float(cfg.number("audit", "interval_hours")))
         return replace(base, **overrides)
 
 
