@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from samizdat_protocol.charter import Charter, PublisherGrant, SignedCharter
-from samizdat_protocol.errors import DecodeError, LocalError, SamizdatError
+from samizdat_protocol.errors import LocalError
 from samizdat_protocol.schema import SCHEMA_ID, SCHEMAS
 
 from ..keystore import write_atomic
-from .common import add_json, emit_json, load_signing_key, now_ms, parse_pubkey, short
+from .common import (
+    add_json,
+    emit_json,
+    load_signing_key,
+    now_ms,
+    parse_pubkey,
+    read_document,
+    short,
+)
 
 __all__ = ["read_charter", "register"]
 
@@ -63,20 +71,8 @@ def register(sub: Any) -> None:
 
 def read_charter(path: Path) -> SignedCharter:
     """A signed charter file (any number of signatures), or a clear error."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_CHARTER_BYTES + 1)
-    except FileNotFoundError as exc:
-        raise LocalError("usage.no_such_file", f"charter file {path} does not exist") from exc
-    except OSError as exc:
-        raise LocalError("usage.unreadable", f"cannot read {path}: {exc.strerror}") from exc
-    if len(data) > MAX_CHARTER_BYTES:
-        raise DecodeError("charter.oversize", f"{path} is larger than any charter")
-    try:
-        return SignedCharter.from_bytes(data)
-    except SamizdatError as exc:
-        raise type(exc)(exc.code, f"{path} is not a valid charter file: {exc.message}",
-                        **exc.details) from exc
+    return read_document(path, SignedCharter.from_bytes, limit=MAX_CHARTER_BYTES,
+                         what="charter file", oversize_code="charter.oversize")
 
 
 def _grant(text: str, position: int) -> PublisherGrant:

@@ -11,12 +11,12 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from samizdat_protocol.errors import KeyFileError, LocalError
+from samizdat_protocol.errors import DecodeError, KeyFileError, LocalError, SamizdatError
 from samizdat_protocol.signing import PUBLIC_KEY_SIZE, SigningKey
 
 from ..datadir import NodeDir, open_node_dir, resolve_data_dir
@@ -86,6 +86,29 @@ def short(key: bytes) -> str:
 
 def names_of(store: Store) -> dict[bytes, str]:
     return {p.key: p.name for p in store.dataset.publishers.values()}
+
+
+T = TypeVar("T")
+
+
+def read_document(path: Path, parse: Callable[[bytes], T], *, limit: int, what: str,
+                  oversize_code: str) -> T:
+    """Read a signed document (charter, decision file) of at most ``limit`` bytes and parse it,
+    naming the file in every error."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError as exc:
+        raise LocalError("usage.no_such_file", f"{what} {path} does not exist") from exc
+    except OSError as exc:
+        raise LocalError("usage.unreadable", f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > limit:
+        raise DecodeError(oversize_code, f"{path} is larger than any {what}")
+    try:
+        return parse(data)
+    except SamizdatError as exc:
+        raise type(exc)(exc.code, f"{path} is not a valid {what}: {exc.message}",
+                        **exc.details) from exc
 
 
 def load_signing_key(path: Path) -> SigningKey:

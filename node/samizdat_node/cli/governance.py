@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from samizdat_protocol.errors import (
-    DecodeError,
     LocalError,
-    SamizdatError,
     SchemaError,
     UnauthorisedError,
 )
@@ -42,6 +40,7 @@ from .common import (
     now_ms,
     open_node,
     parse_pubkey,
+    read_document,
     short,
 )
 
@@ -125,18 +124,8 @@ def _add_context(parser: argparse.ArgumentParser) -> None:
 
 def read_entry(path: Path) -> GovernanceEntry:
     """A decision file, or a clear error."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_ENTRY_BYTES + 1)
-    except FileNotFoundError as exc:
-        raise LocalError("usage.no_such_file", f"decision file {path} does not exist") from exc
-    if len(data) > MAX_ENTRY_BYTES:
-        raise DecodeError("governance.oversize", f"{path} is larger than any decision")
-    try:
-        return GovernanceEntry.from_bytes(data)
-    except SamizdatError as exc:
-        raise type(exc)(exc.code, f"{path} is not a decision file: {exc.message}",
-                        **exc.details) from exc
+    return read_document(path, GovernanceEntry.from_bytes, limit=MAX_ENTRY_BYTES,
+                         what="decision file", oversize_code="governance.oversize")
 
 
 def root_at(store: Store, key: bytes, size: int) -> bytes:
