@@ -71,7 +71,8 @@ class ImportResult:
     chunks: int = 0
     entries: int = 0  # entries read from the bundle
     seconds: float = 0.0
-    damage_covered: list[Damage] = field(default_factory=list)
+    damage_covered: list[Damage] = field(default_factory=list)  # damage still there after
+    repaired: int = 0  # held entries rewritten from the bundle (audit had marked them damaged)
 
     @property
     def stored(self) -> int:
@@ -159,7 +160,7 @@ def import_bundle(store: Store, path: Path, *, on_chunk: OnChunk | None = None,
             fh.seek(0)
         reader = BundleReader(fh)
         manifest = reader.manifest
-        damaged = store.damage()
+        to_repair = store.damaged_ranges()
         logs = _start(store, manifest)
         by_key = {log.publisher: log for log in logs}
         ranges = {r.publisher: r for r in manifest.logs}
@@ -170,6 +171,7 @@ def import_bundle(store: Store, path: Path, *, on_chunk: OnChunk | None = None,
                 raise BundleError("bundle.order", "a chunk belongs to a publisher the manifest "
                                   "does not list", publisher=chunk.head.publisher)
             _take(store, log, chunk, ranges[log.publisher])
+            result.repaired += _repair(store, chunk, to_repair)
             result.chunks += 1
             result.entries += len(chunk.headers)
             if on_chunk is not None:
@@ -178,12 +180,26 @@ def import_bundle(store: Store, path: Path, *, on_chunk: OnChunk | None = None,
         if log.next != log.end:
             raise BundleError("bundle.incomplete", f"{log.name}: the bundle stops at entry "
                               f"{log.next:,} of {log.end:,}", publisher=log.publisher)
-    result.damage_covered = [d for d in damaged if d.part in _ENTRY_PARTS
+    result.damage_covered = [d for d in store.damage() if d.part in _ENTRY_PARTS
                              and d.publisher in ranges
                              and ranges[d.publisher].start <= _leaf_index(d)
                              < ranges[d.publisher].end]
     result.seconds = time.perf_counter() - began
     return result
+
+
+def _repair(store: Store, chunk: Chunk, damaged: list[tuple[bytes, int, int]]) -> int:
+    """Rewrite held entries that audit marked damaged from this chunk's copies (the store
+    checks them against our own signed root, so a bad bundle can fail repair, never corrupt)."""
+    repaired = 0
+    for publisher, start, end in damaged:
+        lo, hi = max(start, chunk.start), min(end, chunk.end)
+        if publisher != chunk.head.publisher or lo >= hi:
+            continue
+        cut = slice(lo - chunk.start, hi - chunk.start)
+        repaired += store.repair_range(publisher, lo, list(chunk.headers[cut]),
+                                       list(chunk.payloads[cut])).entries
+    return repaired
 
 
 def _leaf_index(damage: Damage) -> int:

@@ -100,7 +100,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     info = {"path": str(args.file), "chunks": result.chunks, "entries": result.entries,
             "stored": result.stored, "already_held": result.entries - result.stored,
             "seconds": round(result.seconds, 3), "logs": logs,
-            "damage_not_repaired": uncovered}
+            "repaired": result.repaired, "damage_not_repaired": uncovered}
     if args.json:
         emit_json(info)
         return 0
