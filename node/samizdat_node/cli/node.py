@@ -34,7 +34,16 @@ from ..search.model import SearchQuery
 from ..service import STATUS_FILENAME, Node, NodeConfig, serve, sync_once
 from .charter import read_charter
 from .common import add_data, add_json, emit_json, node_dir
-from .render import field_order, full_name, label, place, render_value, when, years
+from .render import (
+    field_order,
+    full_name,
+    label,
+    place,
+    print_hits,
+    render_value,
+    when,
+    years,
+)
 
 __all__ = ["STALE_AFTER", "quiet_libp2p", "read_node_status", "register", "search_remote"]
 
@@ -308,13 +317,9 @@ def search_remote(args: argparse.Namespace, query: SearchQuery) -> int:
     if args.json:
         emit_json(results)
         return 0
-    if not results:
-        print("nothing found")
-    for n, item in enumerate(results, start=args.offset + 1):
-        flag = "  [retracted]" if item["retracted"] else ""
-        print(f"{n:3}. {item['name']}  {item['years']}  {item['place']}{flag}")
-        print(f"     {item['record_id']}  {item['publisher_name']} entry {item['index']:,}  "
-              f"verified against head of {item['head_length']:,}")
+    print_hits(results, args.offset,
+               lambda item: f"{item['publisher_name']} entry {item['index']:,}  verified "
+                            f"against head of {item['head_length']:,}")
     print(f"{len(results)} result(s) from {page.peer}, each verified"
           + ("" if page.complete else "; the peer's search index is still catching up"))
     if page.more:

@@ -20,7 +20,16 @@ from ..search.model import SearchQuery
 from ..store import Store
 from .common import add_data, add_json, emit_json, names_of, open_node, short
 from .node import search_remote
-from .render import field_order, full_name, label, place, render_value, when, years
+from .render import (
+    field_order,
+    full_name,
+    label,
+    place,
+    print_hits,
+    render_value,
+    when,
+    years,
+)
 
 __all__ = ["register", "verify_version"]
 
@@ -84,12 +93,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(results)
         return 0
-    if not results:
-        print("nothing found")
-    for n, item in enumerate(results, start=args.offset + 1):
-        flag = "  [retracted]" if item["retracted"] else ""
-        print(f"{n:3}. {item['name']}  {item['years']}  {item['place']}{flag}")
-        print(f"     {item['record_id']}  score {item['score']}  {item['source']}")
+    print_hits(results, args.offset, lambda item: f"score {item['score']}  {item['source']}")
     if page.has_more:
         print(f"more: --offset {args.offset + len(results)}")
     return 0

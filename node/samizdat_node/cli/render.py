@@ -3,7 +3,7 @@ own precision (``в мае 1939 г.``, never an invented ``01.05.1939``), names 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +13,8 @@ from samizdat_protocol.schema import DATE_FIELDS
 
 from ..field_labels import FIELD_LABELS
 
-__all__ = ["LABELS", "field_order", "full_name", "label", "place", "render_value", "when",
-           "years"]
+__all__ = ["LABELS", "field_order", "full_name", "label", "place", "print_hits", "render_value",
+           "when", "years"]
 
 LABELS = FIELD_LABELS  # one table with the gateway (field_labels.py)
 
@@ -77,3 +77,14 @@ def place(body: Mapping[str, Any] | None) -> str:
 def when(ms: int) -> str:
     """A publisher timestamp (informative only) as UTC text."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def print_hits(results: list[dict[str, Any]], offset: int,
+               detail: Callable[[dict[str, Any]], str]) -> None:
+    """Numbered search results, two lines each: who, then ``detail`` (where it comes from)."""
+    if not results:
+        print("nothing found")
+    for n, item in enumerate(results, start=offset + 1):
+        flag = "  [retracted]" if item["retracted"] else ""
+        print(f"{n:3}. {item['name']}  {item['years']}  {item['place']}{flag}")
+        print(f"     {item['record_id']}  {detail(item)}")
