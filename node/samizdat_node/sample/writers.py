@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
 from ..importers.memorial_tsv import COLUMNS, HEADER, format_row
@@ -29,13 +29,12 @@ _QUOTABLE = tuple(
 )
 
 
-def write_jsonl(records: Iterable[Mapping[str, Any]], fp: TextIO) -> int:
-    """Write one JSON object per line; return how many."""
-    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+def _write_lines(lines: Iterable[str], fp: TextIO) -> int:
+    """Write lines in batches of _BATCH (one write call each); return how many."""
     count = 0
     batch: list[str] = []
-    for body in records:
-        batch.append(dumps(body))
+    for line in lines:
+        batch.append(line)
         if len(batch) == _BATCH:
             fp.write("\n".join(batch) + "\n")
             count += len(batch)
@@ -44,6 +43,12 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], fp: TextIO) -> int:
         fp.write("\n".join(batch) + "\n")
         count += len(batch)
     return count
+
+
+def write_jsonl(records: Iterable[Mapping[str, Any]], fp: TextIO) -> int:
+    """Write one JSON object per line; return how many."""
+    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+    return _write_lines((dumps(body) for body in records), fp)
 
 
 def _stray_quote(row: list[str], r: random.Random) -> None:
@@ -65,18 +70,12 @@ def write_memorial_tsv(
     r = random.Random(seed)
     if header:
         fp.write(HEADER + "\n")
-    count = 0
-    batch: list[str] = []
-    for body in records:
-        row = format_row(body)
-        if stray_quote_rate and r.random() < stray_quote_rate:
-            _stray_quote(row, r)
-        batch.append("\t".join(row))
-        if len(batch) == _BATCH:
-            fp.write("\n".join(batch) + "\n")
-            count += len(batch)
-            batch.clear()
-    if batch:
-        fp.write("\n".join(batch) + "\n")
-        count += len(batch)
-    return count
+
+    def rows() -> Iterator[str]:
+        for body in records:
+            row = format_row(body)
+            if stray_quote_rate and r.random() < stray_quote_rate:
+                _stray_quote(row, r)
+            yield "\t".join(row)
+
+    return _write_lines(rows(), fp)
