@@ -49,6 +49,7 @@ DEFAULTS: dict[str, dict[str, Value]] = {
     "node": {"format": CONFIG_FORMAT, "dataset": "", "store": "store.sqlite"},
     "network": {"listen": [DEFAULT_LISTEN], "bootstrap": [], "mdns": True},
     "gateway": {"listen": ""},
+    "metrics": {"listen": ""},
     "publish": {"batch_size": 10_000},
     "audit": {"interval_hours": 24},
 }
@@ -58,12 +59,15 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "SAMIZDAT_LISTEN": ("network", "listen"),
     "SAMIZDAT_BOOTSTRAP": ("network", "bootstrap"),
     "SAMIZDAT_GATEWAY": ("gateway", "listen"),
+    "SAMIZDAT_METRICS": ("metrics", "listen"),
 }
 
 _COMMENTS: dict[str, str] = {
     "node": "What this node holds. `dataset` is set by `samizdat init`; do not edit it.",
     "network": "libp2p: where to listen, whom to dial first, mDNS on the local network.",
     "gateway": "The web gateway (HOST:PORT); empty means off.",
+    "metrics": "GET /metrics in Prometheus text (HOST:PORT, e.g. 127.0.0.1:9474); empty means "
+               "off.",
     "publish": "Entries per signed head when publishing from a file.",
     "audit": "How often the running node re-hashes its whole store (0: never; damage found is "
              "fetched again from peers).",

@@ -14,9 +14,11 @@ Status: ``<data dir>/node-status.json`` is rewritten every ``status_interval`` s
 Entry point for tests and scripts (the CLI's ``samizdat serve`` calls :func:`serve`)::
 
     python -m samizdat_node.service --data DIR [--listen MADDR]... [--bootstrap MADDR]...
-        [--gateway HOST:PORT] [--no-mdns] [--no-dht] [--anti-entropy SECONDS]
+        [--gateway HOST:PORT] [--metrics HOST:PORT] [--no-mdns] [--no-dht]
+        [--anti-entropy SECONDS]
 
-prints one JSON line ``{"event": "ready", "peer_id": ..., "addrs": [...], "gateway": URL}``
+prints one JSON line ``{"event": "ready", "peer_id": ..., "addrs": [...], "gateway": URL,
+"metrics": URL}``
 when it serves,
 and stops cleanly on SIGINT or SIGTERM.
 """
@@ -46,12 +48,14 @@ from .discovery import Connector, DhtDiscovery, MdnsDiscovery, PeerBook, dialabl
 from .gateway import serve_gateway
 from .gossip import GossipConfig, GossipService
 from .light import register_light_protocol
+from .metrics_http import NodeMetrics, serve_metrics
 from .p2p.backoff import PeerBackoff
 from .p2p.host import connect, open_host
 from .p2p.identity import Identity, load_or_create_identity
 from .store import AsyncStore
 from .sync import SchedulerConfig, SyncLimits, SyncReport, SyncScheduler, SyncServer, catch_up
 from .sync.repair import RepairItem, damaged_indices, fetch_verified
+from .sync.session import SyncProgress
 
 if TYPE_CHECKING:
     # trio-typing's stubs shadow trio's annotations and do not re-export TaskStatus.
@@ -81,6 +85,7 @@ class NodeConfig:
     index_interval: float = 0.5  # the trailing search indexer's pause when idle
     repair_interval: float = 300.0  # seconds between looks at the audit's damage table
     gateway: str = ""  # HOST:PORT of the web gateway (issue 6); empty: no gateway
+    metrics: str = ""  # HOST:PORT of GET /metrics (issue 5); empty: none
     limits: SyncLimits = field(default_factory=SyncLimits)
     gossip: GossipConfig = field(default_factory=GossipConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -94,6 +99,7 @@ class NodeConfig:
                    bootstrap=tuple(cfg.strings("network", "bootstrap")),
                    mdns=bool(cfg.get("network", "mdns")),
                    gateway=str(cfg.get("gateway", "listen") or ""),
+                   metrics=str(cfg.get("metrics", "listen") or ""),
                    audit_interval=3600.0 * float(cfg.number("audit", "interval_hours")))
         return replace(base, **overrides)
 
@@ -120,6 +126,7 @@ class Node:
                                  on_hello=self.scheduler.on_hello)
         self.gossip = GossipService(host, store, backoff=self.backoff,
                                     on_news=self.scheduler.on_news, on_proof=self._on_proof,
+                                    on_governance=self.scheduler.on_governance,
                                     config=config.gossip)
         self.connector = Connector(host, self.book, self.backoff, target=config.target_peers,
                                    on_connected=self.scheduler.on_connected)
@@ -130,6 +137,7 @@ class Node:
         self.indexed_batches = 0
         self.repaired = 0
         self.gateway_url: str | None = None
+        self.metrics_url: str | None = None
         self._repair_wake = trio.Event()
 
     def addrs(self) -> list[str]:
@@ -151,6 +159,9 @@ class Node:
         if cfg.gateway:
             url = await nursery.start(serve_gateway, self.store, cfg.gateway)
             self.gateway_url = url if "://" in url else f"http://{url}"
+        if cfg.metrics:
+            source = NodeMetrics(self.status, self.store)
+            self.metrics_url = await nursery.start(serve_metrics, cfg.metrics, source.text)
         await nursery.start(self.gossip.run)
         await nursery.start(self.scheduler.run)
         await nursery.start(self.connector.run)
@@ -193,6 +204,7 @@ class Node:
             await trio.sleep(self.config.index_interval)
             if self.scheduler.busy():
                 continue
+            await self.store.close_idle_pool()  # the parsing process, after a quiet while
             while not self.scheduler.busy() and await self.store.index_pending(5_000):
                 self.indexed_batches += 1
 
@@ -271,6 +283,7 @@ class Node:
             "search_index": {"batches": self.indexed_batches},
             "repaired": self.repaired,
             "gateway": self.gateway_url,
+            "metrics": self.metrics_url,
         }
 
 
@@ -316,12 +329,14 @@ async def serve(config: NodeConfig, *, on_ready: Any = None) -> None:
 
 async def sync_once(target: Path | str | AsyncStore, peer: str, *,
                     limits: SyncLimits | None = None, index: bool = True,
+                    progress: SyncProgress | None = None,
                     timeout: float = 3600.0) -> SyncReport:  # noqa: ASYNC109
     """Catch up once from ``peer`` (a multiaddr ending in ``/p2p/<id>``), then return.
 
     ``target`` is a node's data directory or an open store. Uses a throwaway libp2p identity
     and no listener, so it can run beside a running node of the same directory. With
     ``index`` the search index is brought up to date afterwards (``report.index_seconds``).
+    ``progress(publisher, stored, missing)`` follows each log's catch-up (sync/session.py).
     """
     own = not isinstance(target, AsyncStore)
     if isinstance(target, AsyncStore):
@@ -337,7 +352,8 @@ async def sync_once(target: Path | str | AsyncStore, peer: str, *,
                                             if limits else 10.0)
                 except SamizdatError as exc:
                     return SyncReport(peer=peer, error=exc)
-                report = await catch_up(host, store, peer_id, limits=limits)
+                report = await catch_up(host, store, peer_id, limits=limits,
+                                        progress=progress)
         if index:
             # Bring the search index up to date before returning (the sync itself is
             # complete and durable already; this is reported apart, design §8).
@@ -361,6 +377,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="bootstrap peer multiaddr with /p2p/<id> (repeatable)")
     parser.add_argument("--gateway", metavar="HOST:PORT", default=None,
                         help="serve the web gateway and JSON API here (port 0: any free port)")
+    parser.add_argument("--metrics", metavar="HOST:PORT", default=None,
+                        help="serve GET /metrics (Prometheus text) here")
     parser.add_argument("--no-mdns", action="store_true")
     parser.add_argument("--no-dht", action="store_true")
     parser.add_argument("--anti-entropy", type=float, default=None, metavar="SECONDS")
@@ -382,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         flags[("network", "mdns")] = False
     if args.gateway is not None:
         flags[("gateway", "listen")] = args.gateway
+    if args.metrics is not None:
+        flags[("metrics", "listen")] = args.metrics
     config = NodeConfig.from_node_dir(open_node_dir(args.data, flags=flags))
     if args.no_dht:
         config = replace(config, dht=False)
@@ -393,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def ready(node: Node) -> None:
         print(json.dumps({"event": "ready", "peer_id": node.peer_id, "addrs": node.addrs(),
-                          "gateway": node.gateway_url}), flush=True)
+                          "gateway": node.gateway_url, "metrics": node.metrics_url}),
+              flush=True)
 
     trio.run(partial(serve, config, on_ready=ready))
     return 0

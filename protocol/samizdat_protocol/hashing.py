@@ -15,6 +15,7 @@ __all__ = [
     "DIGEST_SIZE",
     "EMPTY_TREE_ROOT",
     "GOVERNANCE",
+    "GOVSET",
     "HEAD",
     "LEAF",
     "NODE",
@@ -36,12 +37,13 @@ PAYLOAD = b"samizdat/payload"
 CHARTER = b"samizdat/charter"
 HEAD = b"samizdat/head"
 GOVERNANCE = b"samizdat/gov"
+GOVSET = b"samizdat/govset"
 
 # Pre-keyed states: copying one is about twice as fast as building a new hasher per call,
 # which matters when verifying millions of leaves (design §8 target).
 _TEMPLATES = {
     tag: hashlib.blake2b(digest_size=DIGEST_SIZE, person=tag)
-    for tag in (LEAF, NODE, PAYLOAD, CHARTER, HEAD, GOVERNANCE)
+    for tag in (LEAF, NODE, PAYLOAD, CHARTER, HEAD, GOVERNANCE, GOVSET)
 }
 
 

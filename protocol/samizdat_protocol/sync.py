@@ -8,7 +8,19 @@ verify and commit a chunk) and reports back (:meth:`CatchUpClient.committed`).
 Client, per session::
 
     IDLE --start()--> HELLO_SENT --Hello--> SYNCING --(all ranges done)--> DONE
+                          |                    ^
+                          | "gov" differ       | governance_applied() after the last page
+                          v                    |
+                      GOVERNANCE --GovGet/GovReply pages, ApplyGovernance each--
                                     any protocol violation --> FAILED (typed RemoteError)
+
+Governance first (spec §11, §13): when the hellos' ``gov`` digests differ, the client pages
+through the server's governance entries and equivocation proofs (``GovGet``, one page at a
+time, at most ``max_gov_items`` items per session) and hands each page to the caller
+(``ApplyGovernance``), who verifies and stores it and calls :meth:`governance_applied`. Only
+after the last page are ranges planned, from the held lengths and the ``accept`` predicate as
+the caller has refreshed them: a rotation's new key is accepted only once the rotation is known,
+and a log dropped for contradicting a pinned root is fetched again from 0.
 
 The client asks only for logs where the peer's head is longer than what we hold, of
 publishers we accept (the caller's ``accept`` predicate: charter and governance), at most
@@ -29,20 +41,35 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import LocalError, RemoteError
-from .heads import SignedHead
-from .wire import MAX_REQUEST_ID, Chunk, Done, ErrorReply, GetRange, Hello
+from .governance import GovernanceEntry
+from .heads import EquivocationProof, SignedHead
+from .wire import (
+    EMPTY_GOVERNANCE,
+    MAX_REQUEST_ID,
+    Chunk,
+    Done,
+    ErrorReply,
+    GetRange,
+    GovGet,
+    GovReply,
+    Hello,
+)
 
 __all__ = [
+    "ApplyGovernance",
     "CatchUpClient",
     "CatchUpServer",
     "ClientState",
     "Finished",
     "SendMessage",
+    "ServeGovernance",
     "ServeRange",
     "SyncError",
     "VerifyChunk",
     "plan_ranges",
 ]
+
+MAX_GOV_ITEMS_PER_SESSION = 65_536
 
 
 class SyncError(RemoteError):
@@ -51,7 +78,7 @@ class SyncError(RemoteError):
 
 @dataclass(frozen=True, slots=True)
 class SendMessage:
-    message: Hello | GetRange | Done | ErrorReply
+    message: Hello | GetRange | Done | ErrorReply | GovGet
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +88,25 @@ class VerifyChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplyGovernance:
+    """Verify and store these items, entries first (all or none: a forged one is the peer's
+    fault), then call :meth:`CatchUpClient.governance_applied`."""
+
+    entries: tuple[GovernanceEntry, ...]
+    proofs: tuple[EquivocationProof, ...]
+    more: bool  # another page follows
+
+
+@dataclass(frozen=True, slots=True)
 class ServeRange:
     request: GetRange
+
+
+@dataclass(frozen=True, slots=True)
+class ServeGovernance:
+    """Answer with one page of our governance items from ``request.offset``."""
+
+    request: GovGet
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +116,13 @@ class Finished:
     peer_addrs: tuple[str, ...]
 
 
-Action = SendMessage | VerifyChunk | ServeRange | Finished
+Action = SendMessage | VerifyChunk | ApplyGovernance | ServeRange | ServeGovernance | Finished
 
 
 class ClientState:
     IDLE = "idle"
     HELLO_SENT = "hello_sent"
+    GOVERNANCE = "governance"
     SYNCING = "syncing"
     DONE = "done"
     FAILED = "failed"
@@ -115,19 +160,25 @@ class CatchUpClient:
     addrs: tuple[str, ...] = ()
     max_in_flight: int = 4
     max_range: int = 1 << 20
+    gov: bytes = EMPTY_GOVERNANCE  # wire.governance_digest of what we hold
+    max_gov_items: int = MAX_GOV_ITEMS_PER_SESSION
     state: str = ClientState.IDLE
     error: RemoteError | None = None
     fetched: int = 0
+    gov_items: int = 0  # governance items received in this session
     _queue: deque[GetRange] = field(default_factory=deque)
     _outstanding: dict[int, _Outstanding] = field(default_factory=dict)
     _next_id: int = 1
     _peer: Hello | None = None
+    _gov_request: GovGet | None = None
+    _gov_more: bool | None = None  # set while a page is with the caller
+    _page: int = 0  # items in that page
 
     def start(self) -> list[Action]:
         if self.state != ClientState.IDLE:
             raise LocalError("sync.state", f"start() in state {self.state}")
         self.state = ClientState.HELLO_SENT
-        return [SendMessage(Hello(self.dataset_id, self.local_heads, self.addrs))]
+        return [SendMessage(Hello(self.dataset_id, self.local_heads, self.addrs, self.gov))]
 
     def receive(self, message: object) -> list[Action]:
         """Feed one decoded message from the server; returns what to do next."""
@@ -148,15 +199,20 @@ class CatchUpClient:
             if message.dataset_id != self.dataset_id:
                 raise self._violation("wrong_dataset", "peer serves another dataset")
             self._peer = message
-            self.state = ClientState.SYNCING
-            for request in plan_ranges(self.held, message.heads, self.accept, self.max_range):
-                self._queue.append(request)
-            return self._pump()
-        if self.state != ClientState.SYNCING:
+            if message.gov != self.gov:
+                self.state = ClientState.GOVERNANCE
+                return [self._gov_get(0)]
+            return self._plan()
+        if self.state not in (ClientState.SYNCING, ClientState.GOVERNANCE):
             raise LocalError("sync.state", f"receive() in state {self.state}")
         if isinstance(message, ErrorReply):
             raise self._violation("peer_error", f"peer refused: {message.code}: "
                                   f"{message.message}")
+        if self.state == ClientState.GOVERNANCE:
+            if isinstance(message, GovReply):
+                return self._on_gov(message)
+            raise self._violation("unexpected", f"unexpected {type(message).__name__} while "
+                                  "reading governance")
         if isinstance(message, Chunk):
             return self._on_chunk(message)
         if isinstance(message, Done):
@@ -186,6 +242,51 @@ class CatchUpClient:
                                   f"promised {out.request.end}")
         return self._pump()
 
+    def _gov_get(self, offset: int) -> SendMessage:
+        self._gov_request = GovGet(self._take_id(), offset)
+        return SendMessage(self._gov_request)
+
+    def _on_gov(self, reply: GovReply) -> list[Action]:
+        asked = self._gov_request
+        if asked is None or self._gov_more is not None or reply.request_id != asked.request_id:
+            raise self._violation("unknown_request", f"governance page for unknown request "
+                                  f"{reply.request_id}")
+        self.gov_items += reply.count
+        if self.gov_items > self.max_gov_items:
+            raise self._violation("too_much_governance", f"more than {self.max_gov_items} "
+                                  "governance items in one session")
+        self._gov_more, self._page = reply.more, reply.count
+        return [ApplyGovernance(reply.entries, reply.proofs, reply.more)]
+
+    def governance_applied(self, held: dict[bytes, int] | None = None,
+                           accept: Callable[[SignedHead], bool] | None = None) -> list[Action]:
+        """The caller stored the last ``ApplyGovernance`` page. After the last page, give the
+        held lengths and ``accept`` as they now are (or set the fields before calling)."""
+        if self.state != ClientState.GOVERNANCE or self._gov_more is None:
+            raise LocalError("sync.state", "governance_applied() without a page applied")
+        assert self._gov_request is not None
+        more, self._gov_more = self._gov_more, None
+        if more:
+            return [self._gov_get(self._gov_request.offset + self._page)]
+        if held is not None:
+            self.held = held
+        if accept is not None:
+            self.accept = accept
+        return self._plan()
+
+    def _plan(self) -> list[Action]:
+        assert self._peer is not None
+        self.state = ClientState.SYNCING
+        for request in plan_ranges(self.held, self._peer.heads, self.accept, self.max_range):
+            self._queue.append(request)
+        return self._pump()
+
+    def _take_id(self) -> int:
+        if self._next_id > MAX_REQUEST_ID:
+            raise LocalError("sync.ids", "request ids exhausted in one session")
+        self._next_id += 1
+        return self._next_id - 1
+
     def committed(self, publisher: bytes, new_length: int, stored: int) -> None:
         """The caller verified and stored a chunk; ``new_length`` is now held."""
         self.held[publisher] = max(self.held.get(publisher, 0), new_length)
@@ -195,10 +296,7 @@ class CatchUpClient:
         actions: list[Action] = []
         while self._queue and len(self._outstanding) < self.max_in_flight:
             planned = self._queue.popleft()
-            if self._next_id > MAX_REQUEST_ID:
-                raise LocalError("sync.ids", "request ids exhausted in one session")
-            request = GetRange(self._next_id, planned.publisher, planned.start, planned.end)
-            self._next_id += 1
+            request = GetRange(self._take_id(), planned.publisher, planned.start, planned.end)
             self._outstanding[request.request_id] = _Outstanding(request, request.start)
             actions.append(SendMessage(request))
         if not self._queue and not self._outstanding:
@@ -210,12 +308,14 @@ class CatchUpClient:
 
 @dataclass
 class CatchUpServer:
-    """Server side: one Hello exchange, then any number of range requests (bounded)."""
+    """Server side: one Hello exchange, then any number of range and governance requests
+    (bounded in number)."""
 
     dataset_id: bytes
     local_heads: tuple[SignedHead, ...]
     addrs: tuple[str, ...] = ()
     max_requests: int = 10_000
+    gov: bytes = EMPTY_GOVERNANCE
     served: int = 0
     peer: Hello | None = None
 
@@ -226,10 +326,12 @@ class CatchUpServer:
             if message.dataset_id != self.dataset_id:
                 raise SyncError("sync.wrong_dataset", "client wants another dataset")
             self.peer = message
-            return [SendMessage(Hello(self.dataset_id, self.local_heads, self.addrs))]
-        if not isinstance(message, GetRange):
+            return [SendMessage(Hello(self.dataset_id, self.local_heads, self.addrs, self.gov))]
+        if not isinstance(message, GetRange | GovGet):
             raise SyncError("sync.unexpected", f"unexpected {type(message).__name__}")
         self.served += 1
         if self.served > self.max_requests:
             raise SyncError("sync.too_many_requests", "too many requests in one session")
+        if isinstance(message, GovGet):
+            return [ServeGovernance(message)]
         return [ServeRange(message)]

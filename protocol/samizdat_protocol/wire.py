@@ -8,8 +8,11 @@ then penalised by the node.
 
 Catch-up (protocol id ``/samizdat/sync/1``), after the stream opens::
 
-    client -> hello    {"t": "hello", "v": 1, "dataset": bin32, "heads": [head...], "addrs": [str]}
+    client -> hello    {"t": "hello", "v": 1, "dataset": bin32, "heads": [head...], "addrs": [str],
+                        "gov": bin32}
     server -> hello    (the same, the server's view)
+    client -> gov_get  {"t": "gov_get", "id": int, "offset": int}      (when the "gov" differ)
+    server -> gov      {"t": "gov", "id": int, "entries": [bin], "proofs": [bin], "more": bool}
     client -> get      {"t": "get", "id": int, "publisher": bin32, "start": int, "end": int}
     server -> chunk*   {"t": "chunk", "id": int, "start": int, "headers": [bin],
                         "payloads": [bin|nil], "head": head, "proof": [bin32]}
@@ -23,27 +26,40 @@ root at ``start+len`` from its frontier and the received leaves and checks the p
 the signed head (:func:`samizdat_protocol.log.verify_prefix`), so every chunk is verified and
 committed on its own and an interrupted transfer resumes where it stopped.
 
+``gov`` is :func:`governance_digest` of the governance entries (with their signers) and the
+equivocation proofs the sender holds (spec §11, §13). When the two differ, the client pages
+through the server's items with ``gov_get`` before it plans any range: the state those items
+decide (who may publish, pinned prefixes) decides what to fetch. A page holds consecutive items
+of the server's list (entries in (seq, id) order, then proofs in name order) from ``offset``;
+``more`` says whether items follow.
+
 Gossip (one topic per dataset) carries only::
 
     {"t": "heads", "heads": [head...]}            (small: at most MAX_GOSSIP_HEADS)
     {"t": "equivocation", "proof": bin}            (an encoded EquivocationProof)
+    {"t": "governance", "entry": bin}              (a signed governance entry, spec §13)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .encoding import DecodeLimits, decode, encode
-from .errors import DecodeError, SchemaError
-from .hashing import DIGEST_SIZE
+from .errors import DecodeError, LocalError, RemoteError, SchemaError
+from .governance import GovernanceEntry, equivocation_id
+from .hashing import DIGEST_SIZE, GOVSET, tagged_hash
 from .heads import EquivocationProof, SignedHead
 
 __all__ = [
+    "EMPTY_GOVERNANCE",
     "MAX_CHUNK_BYTES",
     "MAX_CHUNK_ENTRIES",
+    "MAX_GOSSIP_ENTRY",
     "MAX_GOSSIP_HEADS",
+    "MAX_GOV_BYTES",
+    "MAX_GOV_ITEMS",
     "MAX_HELLO_HEADS",
     "MAX_REQUEST_ID",
     "Chunk",
@@ -51,13 +67,20 @@ __all__ = [
     "ErrorReply",
     "GetRange",
     "GossipEquivocation",
+    "GossipGovernance",
     "GossipHeads",
+    "GossipMessage",
+    "GovGet",
+    "GovReply",
     "Hello",
     "Message",
+    "StreamMessage",
     "chunk_size_ok",
     "decode_gossip",
     "decode_message",
     "encode_message",
+    "governance_digest",
+    "parse_stream_map",
 ]
 
 WIRE_VERSION = 1
@@ -67,11 +90,35 @@ MAX_HELLO_HEADS = 1024
 MAX_GOSSIP_HEADS = 16
 MAX_ADDRS = 32
 MAX_REQUEST_ID = 2**32 - 1
+MAX_GOV_ITEMS = 1024  # entries, and proofs, in one gov page
+MAX_GOV_BYTES = 4 * 1024 * 1024  # what a sender puts in one gov page (receivers: the frame)
+MAX_GOV_OFFSET = 2**32 - 1
+MAX_GOSSIP_ENTRY = 16 * 1024  # a bigger governance entry travels by catch-up only
 
 STREAM_LIMITS = DecodeLimits(max_bytes=MAX_CHUNK_BYTES + 64 * 1024, max_str=4096,
                              max_bin=64 * 1024, max_items=MAX_CHUNK_ENTRIES, max_depth=3)
-GOSSIP_LIMITS = DecodeLimits(max_bytes=32 * 1024, max_str=64, max_bin=16 * 1024,
+GOSSIP_LIMITS = DecodeLimits(max_bytes=32 * 1024, max_str=64, max_bin=MAX_GOSSIP_ENTRY,
                              max_items=MAX_GOSSIP_HEADS, max_depth=3)
+
+
+def governance_digest(entries: Iterable[GovernanceEntry],
+                      proofs: Iterable[EquivocationProof]) -> bytes:
+    """The hello's ``gov``: what a node holds of the authorisation state's inputs (spec §11).
+
+    ``H_govset(encode([[[id, [signer, ...]], ...], [proof name, ...]]))``: entries by id, each
+    with the sorted keys of its signatures (a node keeps only valid ones, and copies of one
+    decision merge their signers, spec §13), and the distinct names of the proofs
+    (``equivocation_id``, 64 bytes), sorted. Order and duplicates of the input do not matter.
+    """
+    signers: dict[bytes, set[bytes]] = {}
+    for entry in entries:
+        signers.setdefault(entry.id, set()).update(k for k, _ in entry.signatures)
+    names = sorted({equivocation_id(p) for p in proofs})
+    items = [[entry_id, sorted(signers[entry_id])] for entry_id in sorted(signers)]
+    return tagged_hash(GOVSET, encode([items, names]))
+
+
+EMPTY_GOVERNANCE = governance_digest((), ())
 
 
 def _fail(message: str, field: str | None = None) -> SchemaError:
@@ -109,10 +156,42 @@ class Hello:
     dataset_id: bytes
     heads: tuple[SignedHead, ...]
     addrs: tuple[str, ...] = ()
+    gov: bytes = EMPTY_GOVERNANCE  # governance_digest of what the sender holds
 
     def to_map(self) -> dict[str, Any]:
         return {"t": "hello", "v": WIRE_VERSION, "dataset": self.dataset_id,
-                "heads": [h.to_map() for h in self.heads], "addrs": list(self.addrs)}
+                "heads": [h.to_map() for h in self.heads], "addrs": list(self.addrs),
+                "gov": self.gov}
+
+
+@dataclass(frozen=True, slots=True)
+class GovGet:
+    """Ask for the server's governance items from ``offset`` (spec §11)."""
+
+    request_id: int
+    offset: int = 0
+
+    def to_map(self) -> dict[str, Any]:
+        return {"t": "gov_get", "id": self.request_id, "offset": self.offset}
+
+
+@dataclass(frozen=True, slots=True)
+class GovReply:
+    """One page of the server's governance entries and equivocation proofs."""
+
+    request_id: int
+    entries: tuple[GovernanceEntry, ...]
+    proofs: tuple[EquivocationProof, ...]
+    more: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.entries) + len(self.proofs)
+
+    def to_map(self) -> dict[str, Any]:
+        return {"t": "gov", "id": self.request_id,
+                "entries": [e.to_bytes() for e in self.entries],
+                "proofs": [p.to_bytes() for p in self.proofs], "more": self.more}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +260,17 @@ class GossipEquivocation:
         return {"t": "equivocation", "proof": self.proof.to_bytes()}
 
 
-Message = Hello | GetRange | Chunk | Done | ErrorReply | GossipHeads | GossipEquivocation
+@dataclass(frozen=True, slots=True)
+class GossipGovernance:
+    entry: GovernanceEntry
+
+    def to_map(self) -> dict[str, Any]:
+        return {"t": "governance", "entry": self.entry.to_bytes()}
+
+
+StreamMessage = Hello | GetRange | Chunk | Done | ErrorReply | GovGet | GovReply
+GossipMessage = GossipHeads | GossipEquivocation | GossipGovernance
+Message = StreamMessage | GossipMessage
 
 
 def encode_message(message: Message) -> bytes:
@@ -189,14 +278,45 @@ def encode_message(message: Message) -> bytes:
 
 
 def _parse_hello(body: dict[str, Any]) -> Hello:
-    _fields(body, {"v", "dataset", "heads", "addrs"})
-    if body["v"] != WIRE_VERSION:
-        raise SchemaError("wire.version", f"peer speaks sync version {body['v']!r}", field="v")
+    if body.get("v") != WIRE_VERSION:
+        raise SchemaError("wire.version", f"peer speaks sync version {body.get('v')!r}",
+                          field="v")
+    _fields(body, {"v", "dataset", "heads", "addrs", "gov"})
     heads = tuple(SignedHead.from_map(h) for h in _list(body["heads"], "heads", MAX_HELLO_HEADS))
     addrs = _list(body["addrs"], "addrs", MAX_ADDRS)
     if any(not isinstance(a, str) or len(a) > 512 for a in addrs):
         raise _fail("addrs must be multiaddr strings", "addrs")
-    return Hello(_key(body["dataset"], "dataset"), heads, tuple(addrs))
+    return Hello(_key(body["dataset"], "dataset"), heads, tuple(addrs), _key(body["gov"], "gov"))
+
+
+def _parse_gov_get(body: dict[str, Any]) -> GovGet:
+    _fields(body, {"id", "offset"})
+    return GovGet(_int(body["id"], "id", MAX_REQUEST_ID),
+                  _int(body["offset"], "offset", MAX_GOV_OFFSET))
+
+
+def _items(value: Any, name: str, parse: Any) -> tuple[Any, ...]:
+    """Strictly decode a list of signed documents; any bad one is the whole message's fault."""
+    out = []
+    for n, item in enumerate(_list(value, name, MAX_GOV_ITEMS)):
+        if not isinstance(item, bytes):
+            raise _fail(f"{name} must be byte strings", name)
+        try:
+            out.append(parse(item))
+        except (RemoteError, LocalError) as exc:
+            raise _fail(f"{name}[{n}] is malformed: {exc.code}: {exc.message}", name) from exc
+    return tuple(out)
+
+
+def _parse_gov(body: dict[str, Any]) -> GovReply:
+    _fields(body, {"id", "entries", "proofs", "more"})
+    if not isinstance(body["more"], bool):
+        raise _fail("more must be a boolean", "more")
+    entries = _items(body["entries"], "entries", GovernanceEntry.from_bytes)
+    proofs = _items(body["proofs"], "proofs", EquivocationProof.from_bytes)
+    if body["more"] and not entries and not proofs:
+        raise _fail("an empty page cannot promise more", "more")
+    return GovReply(_int(body["id"], "id", MAX_REQUEST_ID), entries, proofs, body["more"])
 
 
 def _parse_get(body: dict[str, Any]) -> GetRange:
@@ -251,18 +371,35 @@ def _parse_equivocation(body: dict[str, Any]) -> GossipEquivocation:
     return GossipEquivocation(EquivocationProof.from_bytes(body["proof"]))
 
 
+def _parse_governance(body: dict[str, Any]) -> GossipGovernance:
+    _fields(body, {"entry"})
+    (entry,) = _items([body["entry"]], "entry", GovernanceEntry.from_bytes)
+    return GossipGovernance(entry)
+
+
 def _parse_done(body: dict[str, Any]) -> Done:
     _fields(body, {"id"})
     return Done(_int(body["id"], "id", MAX_REQUEST_ID))
 
 
 _STREAM = {"hello": _parse_hello, "get": _parse_get, "chunk": _parse_chunk, "done": _parse_done,
-           "error": _parse_error}
-_GOSSIP = {"heads": _parse_heads, "equivocation": _parse_equivocation}
+           "error": _parse_error, "gov_get": _parse_gov_get, "gov": _parse_gov}
+_GOSSIP = {"heads": _parse_heads, "equivocation": _parse_equivocation,
+           "governance": _parse_governance}
 
 
 def _decode(data: bytes, limits: DecodeLimits, table: dict[str, Any]) -> Any:
-    body = decode(data, limits)
+    return _parse_map(decode(data, limits), table)
+
+
+def parse_stream_map(body: object) -> StreamMessage:
+    """The stream message a decoded map is, with every check :func:`decode_message` makes
+    after decoding (for a node's faster decoder of the same canonical bytes)."""
+    message: StreamMessage = _parse_map(body, _STREAM)
+    return message
+
+
+def _parse_map(body: Any, table: dict[str, Any]) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("t"), str):
         raise DecodeError("wire.not_a_message", "not a tagged message map")
     parser = table.get(body["t"])
@@ -272,15 +409,15 @@ def _decode(data: bytes, limits: DecodeLimits, table: dict[str, Any]) -> Any:
     return parser(body)
 
 
-def decode_message(data: bytes) -> Hello | GetRange | Chunk | Done | ErrorReply:
+def decode_message(data: bytes) -> StreamMessage:
     """Decode one catch-up stream message (raises DecodeError/SchemaError)."""
-    message: Hello | GetRange | Chunk | Done | ErrorReply = _decode(data, STREAM_LIMITS, _STREAM)
+    message: StreamMessage = _decode(data, STREAM_LIMITS, _STREAM)
     return message
 
 
-def decode_gossip(data: bytes) -> GossipHeads | GossipEquivocation:
+def decode_gossip(data: bytes) -> GossipMessage:
     """Decode one gossip message (much tighter limits than a stream)."""
-    message: GossipHeads | GossipEquivocation = _decode(data, GOSSIP_LIMITS, _GOSSIP)
+    message: GossipMessage = _decode(data, GOSSIP_LIMITS, _GOSSIP)
     return message
 
 

@@ -288,3 +288,21 @@ def test_retract_and_erase_update_view_and_payloads(store: Store) -> None:
     assert store.verify().ok
     served = store.entries(A.public, 0)
     assert served.payloads[2] is None and served.headers[2] == log.entries[2].to_bytes()
+
+
+def test_stored_proofs_equal_the_log_at_every_size(tmp_path: Path) -> None:
+    """Law: proofs and roots from the store (levels 1-3 folded from leaves, tree.py) equal
+    the in-memory tree's, for every size and index of a log applied in uneven batches."""
+    log = make_log(70)
+    with new_store(tmp_path / "a.sqlite") as a:
+        for start, end in ((0, 5), (5, 21), (21, 64), (64, 70)):
+            headers, payloads = log_batch(log, start, end)
+            head = log.sign(A, 1) if end == 70 else sign_prefix(log, A, end)
+            a.apply_batch(A.public, start, headers, payloads, head)
+        for size in range(1, 71):
+            for index in range(0, size, 3):
+                assert a.inclusion_proof(A.public, index, size) == \
+                    log.tree.inclusion_proof(index, size)
+            for old in range(1, size + 1, 4):
+                assert a.consistency_proof(A.public, old, size) == \
+                    log.tree.consistency_proof(old, size)

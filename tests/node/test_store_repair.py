@@ -34,16 +34,19 @@ def test_flipped_bytes_repaired_from_a_peer(tmp_path: Path) -> None:
     with published(path) as store, mirror_of(store, tmp_path / "b.sqlite") as peer:
         good = view_table(store)
         served = store.entries(A.public, 0, 1000)
+        # Damage in different 16-entry blocks: a subtree below level 4 is folded from stored
+        # leaves (tree.py), so a second damaged leaf in the block of entry 7 would leave the
+        # audit unable to tell which of entry 7's header and leaf is right ("entry").
         with store.database.reading() as conn:
-            leaf11 = bytes(conn.execute("SELECT leaf FROM entries WHERE idx = 11").fetchone()[0])
-        damaged = [served.headers[7], served.payloads[21] or b"", node_hash(store, 2, 5),
-                   leaf11]
+            leaf27 = bytes(conn.execute("SELECT leaf FROM entries WHERE idx = 27").fetchone()[0])
+        damaged = [served.headers[7], served.payloads[21] or b"", node_hash(store, 5, 0),
+                   leaf27]
     for needle in damaged:
         flip(path, needle)
     with Store.open(path) as store, Store.open(tmp_path / "b.sqlite") as peer:
         report = store.verify()
         assert sorted((d.part, d.index, d.level) for d in report.damage) == [
-            ("header", 7, 0), ("leaf", 11, 0), ("node", 5, 2), ("payload", 21, 0)]
+            ("header", 7, 0), ("leaf", 27, 0), ("node", 0, 5), ("payload", 21, 0)]
         assert store.damaged_ranges() == [(A.public, 7, 8), (A.public, 21, 22)]
         # A copy that is not what our head signed is refused and changes nothing.
         wrong = peer.entries(A.public, 7, 1)
@@ -63,14 +66,14 @@ def test_local_damage_needs_no_copy(tmp_path: Path) -> None:
     with published(path) as store:
         with store.database.reading() as conn:
             leaf11 = bytes(conn.execute("SELECT leaf FROM entries WHERE idx = 11").fetchone()[0])
-        level1 = node_hash(store, 1, 9)
+        level5 = node_hash(store, 5, 0)  # not on the proof path of entry 11
         with store.database.atomic() as conn:
             conn.execute("UPDATE entries SET record_id = 'memo:999' WHERE idx = 4")
     flip(path, leaf11)
-    flip(path, level1)
+    flip(path, level5)
     with Store.open(path) as store:
         found = sorted((d.part, d.index, d.level) for d in store.verify().damage)
-        assert found == [("index", 4, 0), ("leaf", 11, 0), ("node", 9, 1)]
+        assert found == [("index", 4, 0), ("leaf", 11, 0), ("node", 0, 5)]
         assert store.damaged_ranges() == []
         result = store.repair_entries([])
         assert (result.leaves, result.nodes, result.columns) == (1, 1, 1)

@@ -8,6 +8,11 @@ the held head's length and ``start`` is 0, or the other node's length under ``--
 consistency proof to it, so an importer verifies and commits every chunk on its own (spec §11),
 and a chunk that ends at its head leaves the importer with a fully signed length.
 
+The manifest also carries every governance entry and equivocation proof the store holds
+(spec §13, §15; at most 1,024 of each and :data:`GOVERNANCE_BUDGET` bytes in all, entries
+first: a store holding more is noted in ``skipped`` and the rest travels by catch-up), so the
+bundle brings the authorisation state its logs need, whatever the importer held before.
+
 The target heads are fixed when the export starts; entries below a held head never change, so
 a node may keep publishing or syncing while an export runs.
 """
@@ -17,23 +22,30 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from samizdat_protocol.errors import ProofError
-from samizdat_protocol.heads import SignedHead
+from samizdat_protocol.governance import GovernanceEntry
+from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merkle import verify_consistency
 from samizdat_protocol.wire import MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES, Chunk
 
 from ..store import Store
-from .format import BundleError, BundleWriter, LogRange, Manifest
+from ..sync.governance import held_governance
+from .format import MAX_MANIFEST_ITEMS, BundleError, BundleWriter, LogRange, Manifest
 from .since import PeerHead
 
-__all__ = ["CHUNK_ENTRIES", "ExportResult", "export_bundle", "plan_export"]
+__all__ = ["CHUNK_ENTRIES", "GOVERNANCE_BUDGET", "ExportResult", "export_bundle",
+           "plan_export"]
 
+T = TypeVar("T")
 CHUNK_ENTRIES = MAX_CHUNK_ENTRIES
+# Manifest bytes for governance entries and proofs (the reader's manifest limit is 4 MiB; the
+# charter takes at most 256 KiB and 1,024 log ranges about 250 KiB).
+GOVERNANCE_BUDGET = 3 * 1024 * 1024
 
 OnChunk = Callable[[int], None]
 
@@ -70,7 +82,33 @@ def plan_export(store: Store, since: Mapping[bytes, PeerHead] | None = None,
         for publisher in since.keys() - store.heads().keys():
             notes.append(f"{names.get(publisher, publisher.hex()[:16])}: we hold no entries")
     created = int(time.time() * 1000) if now_ms is None else now_ms
-    return Manifest(store.dataset_id, created, store.charter.to_bytes(), tuple(logs)), notes
+    entries, proofs = _governance(store, notes)
+    return Manifest(store.dataset_id, created, store.charter.to_bytes(), tuple(logs),
+                    entries, proofs), notes
+
+
+def _governance(store: Store, notes: list[str]
+                ) -> tuple[tuple[GovernanceEntry, ...], tuple[EquivocationProof, ...]]:
+    """Every governance entry, then every proof, the store holds, within the manifest's
+    bounds (entries first: they decide who may publish)."""
+    held = held_governance(store)
+    entries, budget = _fit(held.entries, [len(e.to_bytes()) for e in held.entries],
+                           GOVERNANCE_BUDGET)
+    proofs, _ = _fit(held.proofs, [len(p.to_bytes()) for p in held.proofs], budget)
+    left = len(held) - len(entries) - len(proofs)
+    if left:
+        notes.append(f"{left:,} governance entries or equivocation proofs left out (over the "
+                     "manifest's limits): they travel by catch-up sync")
+    return entries, proofs
+
+
+def _fit(items: Sequence[T], sizes: list[int], budget: int) -> tuple[tuple[T, ...], int]:
+    """The leading items that fit the count limit and ``budget`` bytes; the budget left."""
+    count = 0
+    while count < min(len(items), MAX_MANIFEST_ITEMS) and sizes[count] <= budget:
+        budget -= sizes[count]
+        count += 1
+    return tuple(items[:count]), budget
 
 
 def _check_theirs(store: Store, ours: SignedHead, theirs: PeerHead, name: str) -> None:

@@ -15,10 +15,14 @@ Each decompressed frame body is one canonical map (spec §1) with a type tag ``t
 * manifest (first)::
 
       {"t": "manifest", "v": 1, "dataset": bin32, "created": int (ms), "charter": bin,
-       "logs": [{"publisher": bin32, "start": int, "head": head}, ...]}
+       "logs": [{"publisher": bin32, "start": int, "head": head}, ...],
+       "governance": [bin, ...], "proofs": [bin, ...]}
 
   ``charter`` is the signed charter file (spec §4); for each publisher the bundle holds entries
-  ``[start, head.length)`` and ``head`` is the latest signed head (spec §7).
+  ``[start, head.length)`` and ``head`` is the latest signed head (spec §7). ``governance``
+  holds signed governance entries (spec §13) and ``proofs`` equivocation proofs (spec §8),
+  each at most 1,024: an importer applies them before it checks the heads, so a rotation's new
+  key is authorised by the bundle that carries its log.
 * chunk: exactly a catch-up ``chunk`` message (spec §11, ``wire.Chunk``) whose ``id`` is the
   chunk's sequence number in the bundle (0, 1, ...): consecutive headers ``[s, k)`` of one
   publisher with their payloads (nil where none or erased), a signed head of length
@@ -45,16 +49,18 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from samizdat_protocol.encoding import DecodeLimits, decode, encode
-from samizdat_protocol.errors import DecodeError
+from samizdat_protocol.errors import DecodeError, LocalError, RemoteError
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.hashing import DIGEST_SIZE
-from samizdat_protocol.heads import SignedHead
+from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.wire import (
     MAX_HELLO_HEADS,
     STREAM_LIMITS,
     Chunk,
-    decode_message,
     encode_message,
 )
+
+from ..sync.fastchunk import decode_stream_message
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -62,6 +68,8 @@ __all__ = [
     "MAGIC",
     "MAX_BODY",
     "MAX_FRAME",
+    "MAX_MANIFEST",
+    "MAX_MANIFEST_ITEMS",
     "BundleError",
     "BundleReader",
     "BundleWriter",
@@ -79,8 +87,10 @@ MAX_FRAME = MAX_BODY + 1024 * 1024  # incompressible data grows a little
 CHECKSUM_SIZE = 32
 _PREAMBLE = struct.Struct(">8sHH")
 _FRAME = struct.Struct(">IB")
-_MANIFEST_LIMITS = DecodeLimits(max_bytes=4 * 1024 * 1024, max_str=64, max_bin=256 * 1024,
-                                max_items=MAX_HELLO_HEADS, max_depth=4)
+MAX_MANIFEST = 4 * 1024 * 1024
+MAX_MANIFEST_ITEMS = MAX_HELLO_HEADS  # logs; governance entries; proofs
+_MANIFEST_LIMITS = DecodeLimits(max_bytes=MAX_MANIFEST, max_str=64, max_bin=256 * 1024,
+                                max_items=MAX_MANIFEST_ITEMS, max_depth=4)
 _END_LIMITS = DecodeLimits(max_bytes=256, max_str=16, max_bin=0, max_items=8, max_depth=1)
 
 
@@ -109,6 +119,8 @@ class Manifest:
     created: int
     charter: bytes
     logs: tuple[LogRange, ...]
+    governance: tuple[GovernanceEntry, ...] = ()
+    proofs: tuple[EquivocationProof, ...] = ()
 
     @property
     def entries(self) -> int:
@@ -118,15 +130,21 @@ class Manifest:
         return {"t": "manifest", "v": BUNDLE_VERSION, "dataset": self.dataset_id,
                 "created": self.created, "charter": self.charter,
                 "logs": [{"publisher": r.publisher, "start": r.start, "head": r.head.to_map()}
-                         for r in self.logs]}
+                         for r in self.logs],
+                "governance": [e.to_bytes() for e in self.governance],
+                "proofs": [p.to_bytes() for p in self.proofs]}
 
     @classmethod
     def from_map(cls, body: Any) -> Manifest:
-        keys = {"t", "v", "dataset", "created", "charter", "logs"}
-        if not isinstance(body, dict) or set(body) != keys or body["t"] != "manifest":
+        keys = {"t", "v", "dataset", "created", "charter", "logs", "governance", "proofs"}
+        if not isinstance(body, dict) or body.get("t") != "manifest":
             raise BundleError("bundle.manifest", "the first frame is not a bundle manifest")
-        if body["v"] != BUNDLE_VERSION:
-            raise BundleError("bundle.version", f"unsupported manifest version {body['v']!r}")
+        if body.get("v") != BUNDLE_VERSION:
+            raise BundleError("bundle.version", f"unsupported manifest version "
+                              f"{body.get('v')!r}")
+        if set(body) != keys:
+            raise BundleError("bundle.manifest", f"manifest fields {sorted(body)} are not "
+                              f"{sorted(keys)}")
         dataset, created, charter, logs = (body["dataset"], body["created"], body["charter"],
                                            body["logs"])
         if (not isinstance(dataset, bytes) or len(dataset) != DIGEST_SIZE
@@ -146,7 +164,25 @@ class Manifest:
             ranges.append(LogRange(head.publisher, item["start"], head))
         if len({r.publisher for r in ranges}) != len(ranges):
             raise BundleError("bundle.manifest", "a publisher is listed twice")
-        return cls(dataset, created, charter, tuple(ranges))
+        return cls(dataset, created, charter, tuple(ranges),
+                   _signed_items(body["governance"], "governance", GovernanceEntry.from_bytes),
+                   _signed_items(body["proofs"], "proofs", EquivocationProof.from_bytes))
+
+
+def _signed_items(value: Any, name: str, parse: Any) -> tuple[Any, ...]:
+    """Strictly decode the manifest's governance entries or proofs (their own limits)."""
+    if not isinstance(value, list) or not all(isinstance(item, bytes) for item in value) \
+            or len(value) > MAX_MANIFEST_ITEMS:
+        raise BundleError("bundle.manifest", f"manifest {name} must be a list of at most "
+                          f"{MAX_MANIFEST_ITEMS} byte strings")
+    out = []
+    for n, item in enumerate(value):
+        try:
+            out.append(parse(item))
+        except (RemoteError, LocalError) as exc:
+            raise BundleError("bundle.manifest", f"manifest {name}[{n}] is malformed: "
+                              f"{exc.code}: {exc.message}") from exc
+    return tuple(out)
 
 
 def _compress(data: bytes, codec: int, level: int) -> bytes:
@@ -305,7 +341,7 @@ class BundleReader:
                     raise BundleError("bundle.end", f"the end frame at byte {at} does not "
                                       f"match the {expected} chunks read", offset=at)
                 break
-            message = decode_message(body)
+            message = decode_stream_message(body)
             if not isinstance(message, Chunk):
                 raise BundleError("bundle.order", f"frame at byte {at} is not a chunk",
                                   offset=at)

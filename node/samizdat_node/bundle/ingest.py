@@ -4,13 +4,18 @@ Order of checks, so that a bad bundle changes as little as possible:
 
 1. The trailing checksum over the whole file (one sequential read). Any damaged or altered
    byte stops the import here: nothing is stored.
-2. The manifest: same dataset as the node, every head validly signed by a publisher of the
-   charter, and no gap (the node holds at least ``start`` entries of every log whose range
-   starts later than 0; otherwise the chunks cannot be verified and the bundle is refused whole).
-3. Each chunk as it is read: in order and contiguous per publisher, then
+2. The manifest's governance entries and equivocation proofs (spec §13), stored all or
+   nothing before anything else (a forged one refuses the bundle, ``bundle.governance``):
+   they decide who may publish, so a rotation's new key is authorised by the bundle that
+   carries its log, and a held log that contradicts a root they pin is dropped.
+3. The manifest: same dataset as the node, every head validly signed by a publisher of the
+   authorisation state, and no gap (the node holds at least ``start`` entries of every log
+   whose range starts later than 0; otherwise the chunks cannot be verified and the bundle is
+   refused whole).
+4. Each chunk as it is read: in order and contiguous per publisher, then
    ``log.verify_prefix`` from the frontier after the previous chunk (from the store's tree at
    the range start) to the chunk's signed head with its consistency proof.
-4. The chunk then goes to ``Store.apply_batch`` with its head and proof, which verifies it
+5. The chunk then goes to ``Store.apply_batch`` with its head and proof, which verifies it
    again (headers, payload hashes, schema) and stores it in one transaction, or nothing. A
    chunk already held is checked against the log held (a fork is recorded as an
    equivocation) and stores nothing; a chunk ending before its head leaves the node holding a
@@ -32,13 +37,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from samizdat_protocol.charter import SignedCharter
-from samizdat_protocol.errors import SamizdatError
+from samizdat_protocol.errors import RemoteError, SamizdatError
 from samizdat_protocol.log import verify_prefix
 from samizdat_protocol.merkle import Frontier
 from samizdat_protocol.wire import Chunk
 
 from ..store import Damage, Store
+from ..store.authority import GovernanceBatch
 from ..store.tree import StoredTree
+from ..sync.governance import apply_page
 from .format import BundleError, BundleReader, LogRange, Manifest, check_checksum
 
 __all__ = ["ImportResult", "LogImport", "import_bundle", "read_manifest"]
@@ -73,6 +80,7 @@ class ImportResult:
     seconds: float = 0.0
     damage_covered: list[Damage] = field(default_factory=list)  # damage still there after
     repaired: int = 0  # held entries rewritten from the bundle (audit had marked them damaged)
+    governance: GovernanceBatch = field(default_factory=GovernanceBatch)  # what it stored
 
     @property
     def stored(self) -> int:
@@ -92,8 +100,19 @@ def _open(path: Path) -> BinaryIO:
         raise BundleError("bundle.unreadable", f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _start(store: Store, manifest: Manifest) -> list[LogImport]:
-    """Check the manifest against the node (steps 2); the per-log import states."""
+def _governance(store: Store, manifest: Manifest) -> GovernanceBatch:
+    """Store the manifest's governance entries and proofs, all or none (step 2)."""
+    if not manifest.governance and not manifest.proofs:
+        return GovernanceBatch()
+    try:
+        return apply_page(store, entries=manifest.governance, proofs=manifest.proofs)
+    except RemoteError as exc:
+        raise BundleError("bundle.governance", f"the bundle's governance does not verify "
+                          f"({exc.code}: {exc.message}); nothing was imported") from exc
+
+
+def _check_dataset(store: Store, manifest: Manifest) -> None:
+    """The bundle is of this node's dataset, with its charter (before anything is stored)."""
     if manifest.dataset_id != store.dataset_id:
         raise BundleError("bundle.other_dataset", f"the bundle is for dataset "
                           f"{manifest.dataset_id.hex()[:16]}…, this node holds "
@@ -105,6 +124,10 @@ def _start(store: Store, manifest: Manifest) -> list[LogImport]:
                           f"{exc.message}") from exc
     if charter.dataset_id != store.dataset_id:
         raise BundleError("bundle.charter", "the bundle's charter is not its dataset's")
+
+
+def _start(store: Store, manifest: Manifest) -> list[LogImport]:
+    """Check the manifest's logs against the node (step 3); the per-log import states."""
     held = {pub.key: pub.length for pub in store.status()}  # a proven prefix included
     logs = []
     for log in manifest.logs:
@@ -160,11 +183,13 @@ def import_bundle(store: Store, path: Path, *, on_chunk: OnChunk | None = None,
             fh.seek(0)
         reader = BundleReader(fh)
         manifest = reader.manifest
+        _check_dataset(store, manifest)
+        governance = _governance(store, manifest)
         to_repair = store.damaged_ranges()
         logs = _start(store, manifest)
         by_key = {log.publisher: log for log in logs}
         ranges = {r.publisher: r for r in manifest.logs}
-        result = ImportResult(manifest, logs)
+        result = ImportResult(manifest, logs, governance=governance)
         for chunk in reader.chunks():
             log = by_key.get(chunk.head.publisher)
             if log is None:

@@ -6,7 +6,10 @@ canonical body and the founders' signatures). Any founder proposes it against a 
 Merkle root of the key's first ``as_of`` entries as this node holds them); each founder adds a
 signature offline (``sign`` replaces the file atomically; the entry id does not change);
 ``submit`` hands it to a node, which applies it once the threshold of founders in force has
-signed. Copies with different signatures are the same decision: a node merges them.
+signed. Copies with different signatures are the same decision: a node merges them. A node
+passes what it holds on to its peers (gossip, catch-up, bundles; spec §11-§15), so one
+submission reaches the network: a running ``samizdat serve`` of that data directory announces
+it within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -314,4 +317,5 @@ def cmd_submit(args: argparse.Namespace) -> int:
         for key in result.dropped:
             print(f"  dropped the held log of {short(key)}: it contradicts the pinned root; "
                   "it will be fetched again")
+        print("the node passes it on to its peers (gossip and catch-up) while it serves")
     return 0

@@ -2,7 +2,8 @@
 
 - ``serve`` runs the node's service tree (:func:`samizdat_node.service.serve`) until SIGINT or
   SIGTERM, logging structured ``key=value`` lines on standard error.
-- ``sync --once`` catches up from one peer with a throwaway identity, then exits.
+- ``sync --once`` catches up from one peer with a throwaway identity, then exits; on a
+  terminal a bar per publisher shows the entries stored of those missing, and the rate.
 - ``peers`` reads the running daemon's ``node-status.json`` (the daemon rewrites it every few
   seconds; a file whose writer is gone or that is stale is reported as "not running").
 - ``fetch`` (and ``search --peer``, :func:`search_remote`) are light clients (spec §14): no
@@ -25,15 +26,17 @@ from typing import Any
 import trio
 
 from samizdat_protocol.charter import SignedCharter
-from samizdat_protocol.errors import LocalError, RemoteError
+from samizdat_protocol.errors import LocalError, RemoteError, SamizdatError
 
 from ..light import RemoteSearch, VerifiedRecord, fetch_record, remote_search_page
 from ..p2p.host import open_host
 from ..p2p.identity import Identity
+from ..progress import ProgressBars
 from ..search.model import SearchQuery
 from ..service import STATUS_FILENAME, Node, NodeConfig, serve, sync_once
+from ..sync.server import unwrap
 from .charter import read_charter
-from .common import add_data, add_json, emit_json, node_dir
+from .common import add_data, add_json, add_quiet, emit_json, names_of, node_dir, short
 from .render import (
     field_order,
     full_name,
@@ -62,6 +65,8 @@ def register(sub: Any) -> None:
                      help="peer to dial first, ending in /p2p/<id> (repeatable)")
     srv.add_argument("--gateway", metavar="HOST:PORT",
                      help="serve the web gateway and JSON API (port 0: any free port)")
+    srv.add_argument("--metrics", metavar="HOST:PORT",
+                     help="serve GET /metrics in Prometheus text, e.g. 127.0.0.1:9474")
     srv.add_argument("--no-mdns", action="store_true", help="no mDNS discovery")
     srv.add_argument("--no-dht", action="store_true", help="no Kademlia DHT discovery")
     srv.add_argument("--status-interval", type=float, default=2.0, metavar="SECONDS",
@@ -72,6 +77,7 @@ def register(sub: Any) -> None:
     syn = sub.add_parser("sync", help="catch up from one peer, then exit")
     add_data(syn)
     add_json(syn)
+    add_quiet(syn)
     syn.add_argument("--peer", required=True, metavar="MULTIADDR",
                      help="the peer, ending in /p2p/<id>")
     syn.add_argument("--once", action="store_true", required=True,
@@ -106,6 +112,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flags[("network", "mdns")] = False
     if args.gateway is not None:
         flags[("gateway", "listen")] = args.gateway
+    if args.metrics is not None:
+        flags[("metrics", "listen")] = args.metrics
     config = NodeConfig.from_node_dir(node_dir(args, flags),
                                       status_interval=args.status_interval)
     if args.no_dht:
@@ -114,7 +122,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def ready(node: Node) -> None:
         info = {"event": "ready", "peer_id": node.peer_id, "addrs": node.addrs(),
-                "gateway": node.gateway_url, "data": str(config.data_dir)}
+                "gateway": node.gateway_url, "metrics": node.metrics_url,
+                "data": str(config.data_dir)}
         if args.json:
             print(json.dumps(info), flush=True)
             return
@@ -123,9 +132,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"listening {addr}")
         if node.gateway_url:
             print(f"gateway   {node.gateway_url}")
+        if node.metrics_url:
+            print(f"metrics   {node.metrics_url}/metrics")
         print("serving; Ctrl-C or SIGTERM stops", flush=True)
 
-    trio.run(partial(serve, config, on_ready=ready))
+    try:
+        trio.run(partial(serve, config, on_ready=ready))
+    except BaseExceptionGroup as group:
+        # A service that could not start (a gateway or metrics address taken or malformed)
+        # fails inside the node's nurseries: report its own error, not the group.
+        inner = unwrap(group)
+        if isinstance(inner, SamizdatError):
+            raise inner from None
+        raise
     if args.json:
         print(json.dumps({"event": "stopped"}), flush=True)
     else:
@@ -137,8 +156,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     quiet_libp2p(args)
-    path = node_dir(args).path
-    report = trio.run(partial(sync_once, path, args.peer, timeout=args.timeout))
+    node = node_dir(args)
+    with node.open_store() as store:
+        names = names_of(store)
+    with ProgressBars("sync", unit="entries", stream=sys.stderr,
+                      enabled=not (args.quiet or args.json)) as bars:
+
+        def progress(publisher: bytes, stored: int, missing: int) -> None:
+            bars.update(publisher.hex(), stored, missing,
+                        label=names.get(publisher) or short(publisher))
+
+        report = trio.run(partial(sync_once, node.path, args.peer, timeout=args.timeout,
+                                  progress=progress))
     if report.error is not None:
         # The CLI's one error table maps p2p.* / frame.* to 9 and bad data to 4 or 5.
         if report.penalised:

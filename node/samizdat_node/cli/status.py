@@ -1,5 +1,8 @@
 """`samizdat status` and `samizdat verify`: what the node holds, and a full audit of it.
 
+``status --prometheus`` prints the node's metrics (metrics.py: the running daemon's status,
+if any, and the store's facts) for node_exporter's textfile collector.
+
 ``status --json`` is also what another node's ``bundle export --since`` reads. Per publisher:
 ``length`` entries are held and verified; ``head_length``, ``root``, ``ts`` and ``signed`` (its
 canonical bytes, so the exporter can check it before trusting it) describe the newest signed
@@ -14,9 +17,12 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from samizdat_protocol.errors import LocalError
 from samizdat_protocol.governance import AuthState
 
+from ..metrics import render_metrics, snapshot, store_facts
 from ..outcomes import OUTCOMES
+from ..progress import Progress
 from ..store import Damage, Store
 from .common import (
     add_data,
@@ -26,14 +32,13 @@ from .common import (
     names_of,
     node_dir,
     open_node,
-    progress,
     short,
 )
 from .node import read_node_status
 from .render import when
 
-__all__ = ["EXIT_DAMAGED", "authorisation_json", "damage_json", "register", "standing_text",
-           "status_json"]
+__all__ = ["EXIT_DAMAGED", "authorisation_json", "damage_json", "prometheus_text", "register",
+           "standing_text", "status_json"]
 
 EXIT_DAMAGED = OUTCOMES["verify"].exit_code
 
@@ -42,6 +47,9 @@ def register(sub: Any) -> None:
     status = sub.add_parser("status", help="heads, counts, damage and addresses of the node")
     add_data(status)
     add_json(status)
+    status.add_argument("--prometheus", action="store_true",
+                        help="print metrics in Prometheus text format (for node_exporter's "
+                             "textfile collector)")
     status.set_defaults(handler=cmd_status)
 
     verify = sub.add_parser(
@@ -140,7 +148,22 @@ def status_json(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def prometheus_text(args: argparse.Namespace) -> str:
+    """What the daemon's ``GET /metrics`` would answer, from node-status.json and the store
+    (only the store's part, and ``samizdat_node_running 0``, when no daemon runs)."""
+    node = node_dir(args)
+    with node.open_store() as store:
+        facts = store_facts(store)
+    return render_metrics(snapshot(read_node_status(node.path), facts))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.prometheus:
+        if args.json:
+            raise LocalError("usage.format", "--json and --prometheus are two output "
+                             "formats: choose one")
+        sys.stdout.write(prometheus_text(args))
+        return 0
     info = status_json(args)
     if args.json:
         emit_json(info)
@@ -191,9 +214,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not args.quiet and not args.json:
             print(f"verifying {counts.entries:,} entries of {counts.publishers} publisher(s)…",
                   file=sys.stderr, flush=True)
-        with progress(args, "verify", counts.entries, "entries") as meter:
-            report = store.verify()
-            meter.update(report.entries)
+        with Progress("verify", counts.entries, unit="entries", stream=sys.stderr,
+                      enabled=not (args.quiet or args.json)) as meter:
+            report = store.verify(progress=meter.update)
         damage = damage_json(store, report.damage)
         equivocations = len(store.equivocations())
     rate = report.entries / report.seconds if report.seconds else 0.0

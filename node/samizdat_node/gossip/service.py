@@ -1,4 +1,5 @@
-"""Gossip of signed heads and equivocation proofs over gossipsub (design §4.1; spec §12).
+"""Gossip of signed heads, equivocation proofs and governance entries over gossipsub
+(design §4.1; spec §12, §13).
 
 One topic per dataset, ``samizdat/<dataset hex>/heads``. Gossip only announces: a newer head
 is recorded in the store as *announced* (never shown as verified) and handed to the sync
@@ -12,6 +13,13 @@ with per-peer rate limits (validator.py), a 1 s heartbeat, explicit mesh degrees
 messages counted by the router's scorer (graylisting floods), and our own strikes: a peer
 that forwards ``strikes`` invalid messages is blacklisted in pubsub, disconnected and backed
 off (the shared :class:`PeerBackoff`) until its backoff expires.
+
+Governance travels like heads (spec §12): an accepted entry is stored (``add_governance``);
+when it changes who may publish what, the peers that sent it are asked for a catch-up
+(``on_governance``). The service also watches the store (``watch_interval``): entries and
+proofs that arrive by any other path (a catch-up, a bundle, ``samizdat governance submit`` from
+another process) are announced, and the validator's publishers and founders follow the
+authorisation state, so a rotation's new key is accepted as soon as the rotation is held.
 """
 
 from __future__ import annotations
@@ -28,18 +36,22 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
 from libp2p.tools.anyio_service import background_trio_service
 
-from samizdat_protocol.errors import RemoteError
+from samizdat_protocol.errors import RemoteError, SamizdatError
+from samizdat_protocol.governance import AuthState, GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.wire import (
+    GOSSIP_LIMITS,
     MAX_GOSSIP_HEADS,
     GossipEquivocation,
+    GossipGovernance,
     GossipHeads,
     encode_message,
 )
 
 from ..p2p.backoff import PeerBackoff
 from ..p2p.host import disconnect
-from ..store import AsyncStore
+from ..store import AsyncStore, Store
+from ..sync.governance import held_governance
 from .validator import ACCEPT, REJECT, HeadValidator, Verdict
 
 __all__ = ["GossipConfig", "GossipService", "GossipStats", "topic_for"]
@@ -48,6 +60,7 @@ log = logging.getLogger(__name__)
 
 OnNews = Callable[[SignedHead, Sequence[str]], Awaitable[None]]
 OnProof = Callable[[EquivocationProof], Awaitable[None]]
+OnGovernance = Callable[[Sequence[str]], Awaitable[None]]
 
 
 def topic_for(dataset_id: bytes) -> str:
@@ -65,6 +78,7 @@ class GossipConfig:
     strikes: int = 3  # invalid messages before a peer is banned
     ban: float = 60.0  # seconds of the first ban from pubsub; doubles per ban, at most 1 h
     max_events: int = 256  # accepted messages waiting for the store
+    watch_interval: float = 0.1  # how often the store is checked for new governance items
 
 
 @dataclass
@@ -75,24 +89,28 @@ class GossipStats:
     rejected: int = 0
     news: int = 0
     equivocations: int = 0
+    governance: int = 0  # governance entries (or new signatures) stored from gossip
     banned: list[str] = field(default_factory=list)
 
 
 class GossipService:
     def __init__(self, host: Any, store: AsyncStore, *, backoff: PeerBackoff,
                  on_news: OnNews | None = None, on_proof: OnProof | None = None,
+                 on_governance: OnGovernance | None = None,
                  config: GossipConfig | None = None) -> None:
         self.host = host
         self.store = store
         self.backoff = backoff
         self.on_news = on_news
         self.on_proof = on_proof
+        self.on_governance = on_governance
         self.config = config or GossipConfig()
         self.topic = topic_for(store.dataset_id)
-        publishers = store.store.dataset.publishers
-        self.validator = HeadValidator(
-            store.dataset_id, lambda key: key in publishers and publishers[key].authorised,
-            rate=self.config.rate, burst=self.config.burst)
+        self._publishers: frozenset[bytes] = frozenset()
+        self._auth_version: int | None = None
+        self.validator = HeadValidator(store.dataset_id, self._is_publisher,
+                                       rate=self.config.rate, burst=self.config.burst)
+        self.follow(store.store.dataset.auth)
         self.stats = GossipStats()
         self.pubsub: Pubsub | None = None
         self.router: GossipSub | None = None
@@ -117,12 +135,22 @@ class GossipService:
                          # IP diversity means nothing for mirrors on one LAN or loopback.
                          eclipse_protection_enabled=False)
 
+    def _is_publisher(self, key: bytes) -> bool:
+        return key in self._publishers
+
+    def follow(self, state: AuthState) -> None:
+        """Validate from now on by this authorisation state: its publisher keys (revoked and
+        rotated ones included: their earlier entries still count) and founders in force."""
+        self._publishers = frozenset(state.publishers)
+        self.validator.founders = frozenset(state.founders)
+
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         router = self._router()
         pubsub = Pubsub(self.host, router, max_inbound_rpc_size=256 * 1024,
                         allowed_topics={self.topic})
         for head in (await self.store.heads()).values():
             self.validator.note(head)
+        await self._watch_once(announce=False)
         async with background_trio_service(pubsub), background_trio_service(router):
             await pubsub.wait_until_ready()
             pubsub.set_topic_validator(self.topic, self._validate, False)
@@ -133,6 +161,7 @@ class GossipService:
                     nursery.start_soon(self._drain, subscription)
                     nursery.start_soon(self._consume)
                     nursery.start_soon(self._unban_loop)
+                    nursery.start_soon(self._watch_governance)
                     task_status.started(self)
             finally:
                 self.pubsub = None
@@ -148,8 +177,48 @@ class GossipService:
             await self._publish(encode_message(GossipHeads(batch)))
 
     async def announce_equivocation(self, proof: EquivocationProof) -> None:
-        if self.pubsub is not None:
+        """Publish a proof, unless it has been announced or relayed already."""
+        if self.pubsub is not None and not self.validator.seen_proof(proof):
             await self._publish(encode_message(GossipEquivocation(proof)))
+
+    async def announce_governance(self, entry: GovernanceEntry) -> None:
+        """Publish a governance entry (one too big for gossip travels by catch-up only)."""
+        data = encode_message(GossipGovernance(entry))
+        if self.pubsub is not None and len(data) <= GOSSIP_LIMITS.max_bytes \
+                and len(entry.to_bytes()) <= GOSSIP_LIMITS.max_bin \
+                and entry.signers() & self.validator.founders:
+            await self._publish(data)
+
+    # -- the store: governance that arrived by another path -----------------------------
+
+    async def _watch_governance(self) -> None:
+        while True:
+            await trio.sleep(self.config.watch_interval)
+            try:
+                await self._watch_once(announce=True)
+            except SamizdatError as exc:  # a store that cannot be read now: try again later
+                log.warning("could not read governance from the store: %s", exc)
+
+    async def _watch_once(self, *, announce: bool) -> None:
+        """When the store's authorisation state changed (any process, any path): follow the
+        new state, and announce the entries, signatures and proofs not yet gossiped."""
+        version = await self.store.run_sync(_auth_version)
+        if version == self._auth_version:
+            return
+        self.follow(await self.store.auth_state())
+        held = await self.store.run_sync(held_governance)
+        for entry in held.entries:
+            signers = held.signers[entry.id]
+            if not self.validator.seen_governance(entry.id, signers):
+                if announce:
+                    await self.announce_governance(entry)
+                self.validator.note_governance(entry.id, signers)
+        for proof in held.proofs:
+            if not self.validator.seen_proof(proof):
+                if announce:
+                    await self.announce_equivocation(proof)
+                self.validator.note_proof(proof)
+        self._auth_version = version  # only now: a failed round is tried again
 
     async def _publish(self, data: bytes) -> None:
         assert self.pubsub is not None
@@ -181,7 +250,8 @@ class GossipService:
             return True
         if verdict.action == REJECT:
             self.stats.rejected += 1
-            self._strike(forwarder, verdict.reason)
+            if forwarder != me:  # our own message: a bug or a stale state, never a strike
+                self._strike(forwarder, verdict.reason)
         else:
             self.stats.ignored += 1
         return False
@@ -228,11 +298,14 @@ class GossipService:
                 log.exception("handling a gossip message from %s failed", forwarder)
 
     async def _handle(self, verdict: Verdict, peers: list[str]) -> None:
+        if verdict.governance is not None:
+            await self._governance(verdict.governance, peers)
+            return
         if verdict.proof is not None:
             self.stats.equivocations += 1
-            # The store keeps a fork it can prove from its own entries: record both heads.
-            for head in (verdict.proof.shorter, verdict.proof.longer):
-                await self.store.record_head(head)
+            # The proof is transferable (spec §8): kept as it is, it suspends the publisher
+            # even on a node that holds neither branch.
+            await self.store.add_equivocation(verdict.proof)
             if self.on_proof is not None:
                 await self.on_proof(verdict.proof)
             return
@@ -248,3 +321,17 @@ class GossipService:
                 if self.on_news is not None:
                     await self.on_news(head, peers)
 
+    async def _governance(self, entry: GovernanceEntry, peers: list[str]) -> None:
+        """Store an accepted entry; when it changed the state, follow it and fetch what it
+        allows (a rotation's new key) or restores (a log dropped as a forged branch)."""
+        result = await self.store.add_governance(entry.to_bytes())
+        if not result.stored:
+            return
+        self.stats.governance += 1
+        self.follow(await self.store.auth_state())
+        if (result.applied or result.dropped) and self.on_governance is not None:
+            await self.on_governance(peers)
+
+
+def _auth_version(store: Store) -> int:
+    return store.dataset.version

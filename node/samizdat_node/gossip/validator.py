@@ -5,10 +5,17 @@ libp2p's topic-validator hook with the forwarding peer, the message bytes and th
 acts on the :class:`Verdict`:
 
 * ``accept``: forward it; ``news`` lists the heads longer than anything we know (a catch-up is
-  due) and ``proof`` an equivocation proof to keep;
-* ``ignore``: do not forward, no blame (over a peer's rate, a stale or repeated message);
+  due), ``proof`` an equivocation proof and ``governance`` a governance entry to keep;
+* ``ignore``: do not forward, no blame (over a peer's rate, a stale or repeated message, a
+  governance entry whose signatures we all hold);
 * ``reject``: do not forward and penalise the forwarder: oversize, malformed, wrong dataset,
-  a bad signature, a key that is not a publisher of the charter, a proof that does not prove.
+  a bad signature, a key that is not a publisher in the authorisation state, a proof that
+  does not prove, a governance entry without a valid signature of a founder in force.
+
+Who is a publisher or a founder follows the node's authorisation state (spec §13): the
+``authorised`` predicate is the gossip service's, which it keeps current as governance
+arrives (a rotation's new key is accepted once the rotation is held), and :attr:`founders` is
+set by the same service.
 
 "Known" is the longest head per publisher that the node holds or has accepted from gossip
 (:meth:`note`); a head shorter than that is stale. A head of the same length is accepted
@@ -25,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from samizdat_protocol.errors import RemoteError
+from samizdat_protocol.governance import GovernanceEntry, equivocation_id
 from samizdat_protocol.heads import EquivocationProof, SignedHead
-from samizdat_protocol.wire import GOSSIP_LIMITS, GossipHeads, decode_gossip
+from samizdat_protocol.wire import GOSSIP_LIMITS, GossipEquivocation, GossipHeads, decode_gossip
 
 __all__ = ["ACCEPT", "IGNORE", "REJECT", "HeadValidator", "RateLimiter", "Verdict"]
 
@@ -43,6 +51,7 @@ class Verdict:
     conflicts: tuple[SignedHead, ...] = ()  # as long as a known head, another root: a fork
     heads: tuple[SignedHead, ...] = ()
     proof: EquivocationProof | None = None
+    governance: GovernanceEntry | None = None
 
     @property
     def forward(self) -> bool:
@@ -77,6 +86,9 @@ class RateLimiter:
         return True
 
 
+MAX_REMEMBERED = 4096  # proofs and governance entries remembered as seen
+
+
 @dataclass
 class HeadValidator:
     """Checks gossip for one dataset; ``authorised(key)`` says whether a key may publish."""
@@ -85,9 +97,12 @@ class HeadValidator:
     authorised: Callable[[bytes], bool]
     rate: float = 20.0  # messages per second per forwarding peer
     burst: float = 60.0
+    founders: frozenset[bytes] = frozenset()  # the founders in force (spec §13)
     known: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # key -> (length, root)
     _limiter: RateLimiter = field(init=False)
     _proofs: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    # governance entry id -> keys whose valid signature we hold or have accepted
+    _governance: OrderedDict[bytes, frozenset[bytes]] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self._limiter = RateLimiter(self.rate, self.burst)
@@ -97,6 +112,28 @@ class HeadValidator:
         length, _ = self.known.get(head.publisher, (-1, b""))
         if head.length > length:
             self.known[head.publisher] = (head.length, head.root)
+
+    def note_proof(self, proof: EquivocationProof) -> bool:
+        """Remember a proof as seen; False if it already was (by ``equivocation_id``)."""
+        name = equivocation_id(proof)
+        if name in self._proofs:
+            return False
+        self._proofs[name] = None
+        while len(self._proofs) > MAX_REMEMBERED:
+            self._proofs.popitem(last=False)
+        return True
+
+    def note_governance(self, entry_id: bytes, signers: frozenset[bytes]) -> bool:
+        """Remember that these signers' signatures of an entry are held; False if nothing was
+        new."""
+        held = self._governance.get(entry_id, frozenset())
+        if signers <= held:
+            return False
+        self._governance[entry_id] = held | signers
+        self._governance.move_to_end(entry_id)
+        while len(self._governance) > MAX_REMEMBERED:
+            self._governance.popitem(last=False)
+        return True
 
     def check(self, peer: str, data: bytes, now: float, *, local: bool = False) -> Verdict:
         if not local and not self._limiter.allow(peer, now):
@@ -109,7 +146,9 @@ class HeadValidator:
             return Verdict(REJECT, f"malformed: {exc.code}")
         if isinstance(message, GossipHeads):
             return self._heads(message.heads)
-        return self._equivocation(message.proof)
+        if isinstance(message, GossipEquivocation):
+            return self._equivocation(message.proof, local)
+        return self._governance_entry(message.entry, local)
 
     def _heads(self, heads: tuple[SignedHead, ...]) -> Verdict:
         news: list[SignedHead] = []
@@ -138,7 +177,7 @@ class HeadValidator:
             self.note(head)
         return Verdict(ACCEPT, news=tuple(news), conflicts=tuple(conflicts), heads=heads)
 
-    def _equivocation(self, proof: EquivocationProof) -> Verdict:
+    def _equivocation(self, proof: EquivocationProof, local: bool = False) -> Verdict:
         if proof.shorter.dataset_id != self.dataset_id:
             return Verdict(REJECT, "wrong dataset")
         if not self.authorised(proof.publisher):
@@ -147,10 +186,27 @@ class HeadValidator:
             proof.verify(self.dataset_id)
         except RemoteError:
             return Verdict(REJECT, "invalid equivocation proof")
-        name = proof.shorter.head_id + proof.longer.head_id
-        if name in self._proofs:
+        # Our own announcement is always let through (pubsub validates it like any other).
+        if not self.note_proof(proof) and not local:
             return Verdict(IGNORE, "known proof")
-        self._proofs[name] = None
-        while len(self._proofs) > 1024:
-            self._proofs.popitem(last=False)
         return Verdict(ACCEPT, proof=proof)
+
+    def seen_proof(self, proof: EquivocationProof) -> bool:
+        return equivocation_id(proof) in self._proofs
+
+    def seen_governance(self, entry_id: bytes, signers: frozenset[bytes]) -> bool:
+        return signers <= self._governance.get(entry_id, frozenset())
+
+    def _governance_entry(self, entry: GovernanceEntry, local: bool = False) -> Verdict:
+        if entry.body.dataset_id != self.dataset_id:
+            return Verdict(REJECT, "wrong dataset")
+        listed = frozenset(k for k, _ in entry.signatures)
+        if self.seen_governance(entry.id, listed) and not local:
+            return Verdict(IGNORE, "known governance entry")
+        # Signatures are checked only now (a repeat costs nothing); at most 64 of them.
+        signers = entry.signers()
+        if not signers & self.founders:
+            return Verdict(REJECT, "no founder signature")
+        if not self.note_governance(entry.id, signers) and not local:
+            return Verdict(IGNORE, "known governance entry")
+        return Verdict(ACCEPT, governance=entry)

@@ -19,6 +19,8 @@ swallow ``Cancelled``; trio delivers it once the thread returns).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +38,8 @@ from .apply import ApplyResult, Payloads
 from .audit import AuditReport, Damage
 from .authority import GovernanceResult
 from .headstore import HeadOutcome
+from .indexer import defer_for
+from .parsepool import MIN_ENTRIES, ParsedColumns, ParsePool, result_or_none, usable_cpus
 from .publish import OnInvalid, PublishResult
 from .reads import EntryRange, PublisherStatus, StoreCounts, ViewRow
 from .repair import RepairEntry, RepairResult
@@ -50,21 +54,30 @@ DEFAULT_READERS = 4
 class AsyncStore:
     """Trio facade over :class:`Store`; construct with :meth:`create` or :meth:`open`."""
 
-    def __init__(self, store: Store, readers: int = DEFAULT_READERS) -> None:
+    def __init__(self, store: Store, readers: int = DEFAULT_READERS,
+                 parse_processes: int | None = None) -> None:
         self.store = store
         self._write = trio.CapacityLimiter(1)
         self._read = trio.CapacityLimiter(max(1, readers))
+        # parsepool.py: big chunks from peers are parsed in a second process while the
+        # previous one commits; None = one process when there is a second CPU to run it.
+        if parse_processes is None:
+            parse_processes = 1 if usable_cpus() >= 2 else 0
+        self.parse_pool = ParsePool(parse_processes) if parse_processes > 0 else None
+        self.parsed_elsewhere = 0  # batches whose parsing the pool did (for status and tests)
 
 
     @classmethod
     async def create(cls, path: str | Path, charter: SignedCharter, **options: Any) -> AsyncStore:
+        parse_processes = options.pop("parse_processes", None)
         store = await trio.to_thread.run_sync(partial(Store.create, path, charter, **options))
-        return cls(store, options.get("readers", DEFAULT_READERS))
+        return cls(store, options.get("readers", DEFAULT_READERS), parse_processes)
 
     @classmethod
     async def open(cls, path: str | Path, **options: Any) -> AsyncStore:
+        parse_processes = options.pop("parse_processes", None)
         store = await trio.to_thread.run_sync(partial(Store.open, path, **options))
-        return cls(store, options.get("readers", DEFAULT_READERS))
+        return cls(store, options.get("readers", DEFAULT_READERS), parse_processes)
 
     async def _writing(self, fn: Callable[[], T]) -> T:
         return await trio.to_thread.run_sync(fn, limiter=self._write)
@@ -73,7 +86,17 @@ class AsyncStore:
         return await trio.to_thread.run_sync(fn, limiter=self._read)
 
     async def aclose(self) -> None:
-        await self._writing(self.store.close)
+        try:
+            if self.parse_pool is not None:
+                await trio.to_thread.run_sync(self.parse_pool.close)
+        finally:
+            await self._writing(self.store.close)
+
+    async def close_idle_pool(self) -> bool:
+        """Stop the parsing process once it has been idle a while (parsepool.py)."""
+        if self.parse_pool is None or not self.parse_pool.running:
+            return False
+        return await trio.to_thread.run_sync(self.parse_pool.close_if_idle)
 
     async def __aenter__(self) -> AsyncStore:
         return self
@@ -90,9 +113,22 @@ class AsyncStore:
     async def apply_batch(self, publisher: bytes, start_index: int, headers: Sequence[bytes],
                           payloads: Payloads, head: SignedHead, *, proof: Sequence[bytes] = (),
                           index: bool | None = None) -> ApplyResult:
+        """Verify and store a batch (Store.apply_batch). A big batch with aligned payloads
+        is first parsed in the parsing process (once it is up: ParsePool.warm), outside the
+        writer's turn, so that it overlaps the commit of the batch before it (parsepool.py)."""
+        pool = self.parse_pool
+        if pool is None or len(headers) < MIN_ENTRIES or isinstance(payloads, Mapping) \
+                or not pool.warm():
+            return await self._writing(
+                partial(self.store.apply_batch, publisher, start_index, headers, payloads,
+                        head, proof=proof, index=index))
+        want_bodies = not defer_for(self.store.index_mode, len(headers), index)
+        parsed = await _parsed(pool.submit_chunk(self.store.schema_id, start_index, headers,
+                                                 payloads, want_bodies))
+        self.parsed_elsewhere += parsed is not None
         return await self._writing(
-            partial(self.store.apply_batch, publisher, start_index, headers, payloads, head,
-                    proof=proof, index=index))
+            partial(self.store.apply_parsed, publisher, start_index, headers, payloads, head,
+                    parsed, proof=proof, index=index))
 
     async def record_head(self, head: SignedHead) -> HeadOutcome:
         return await self._writing(partial(self.store.record_head, head))
@@ -204,3 +240,22 @@ class AsyncStore:
         """Run any other blocking use of the store (e.g. a search) in a worker thread."""
         call = partial(fn, self.store)
         return await (self._writing(call) if write else self._reading(call))
+
+
+async def _parsed(future: Future[ParsedColumns | None]) -> ParsedColumns | None:
+    """Wait for the parsing process without a thread; None when it could not help."""
+    token = trio.lowlevel.current_trio_token()
+    finished = trio.Event()
+
+    def wake(_: object) -> None:
+        # RunFinishedError: the run ended meanwhile and nobody waits any more.
+        with suppress(trio.RunFinishedError):
+            token.run_sync_soon(finished.set)
+
+    future.add_done_callback(wake)
+    try:
+        await finished.wait()
+    except BaseException:
+        future.cancel()
+        raise
+    return result_or_none(future)

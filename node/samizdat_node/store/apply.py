@@ -65,12 +65,13 @@ from .headstore import (
     save_verified,
 )
 from .migrations import KIND_ERASE, KIND_PUT, KIND_RETRACT
+from .parsepool import ParsedColumns
 from .strict import fast_strict
-from .tree import OverlayTree, StoredTree
+from .tree import OverlayTree, StoredTree, stored_nodes
 from .view import Columns, update_view
 
 __all__ = ["ApplyResult", "OwnRange", "Payloads", "Prepared", "apply_batch", "apply_prepared",
-           "commit", "prepare"]
+           "commit", "parse_columns", "prepare", "prepared_from"]
 
 Payloads = Mapping[bytes, bytes] | Sequence[bytes | None]
 Parser = Callable[[int, list[bytes]], Columns]
@@ -162,14 +163,43 @@ def apply_batch(db: Database, ds: Dataset, publisher: bytes, start: int, headers
     return apply_prepared(db, ds, batch, head, clock, proof=proof, on_proof=on_proof)
 
 
+def prepared_from(ds: Dataset, publisher: bytes, start: int, headers: Sequence[bytes],
+                  payloads: Sequence[bytes | None], parsed: ParsedColumns | None, *,
+                  defer_index: bool) -> Prepared:
+    """A batch parsed elsewhere (parsepool.py: another process) as :func:`prepare` would have
+    parsed it; ``parsed`` None leaves the parsing to the transaction (see :class:`Prepared`)."""
+    headers, aligned = list(headers), list(payloads)
+    if len(aligned) != len(headers):
+        raise DecodeError("range.payloads", f"{len(aligned)} payloads for {len(headers)} "
+                          "headers")
+    pid = ds.authorised(publisher).id
+    out = Prepared(publisher, start, headers, aligned, None, defer_index)
+    if parsed is not None:
+        kinds, record_ids, keys, timestamps, bodies = parsed
+        if bodies is None:
+            bodies = [None] * len(headers)
+        if not len(kinds) == len(record_ids) == len(keys) == len(timestamps) == len(bodies) \
+                == len(headers):
+            return out  # not what the parser returns: parse here instead
+        out.columns = Columns(pid, start, headers, kinds, record_ids, keys, timestamps,
+                              aligned, bodies)
+    return out
+
+
 def _parse(ds: Dataset, publisher: bytes, start: int, headers: list[bytes],
            aligned: list[bytes | None] | None, by_hash: Mapping[bytes, bytes] | None, *,
            want_bodies: bool = True) -> Columns:
+    return parse_columns(ds.schema_id, ds.authorised(publisher).id, publisher, start, headers,
+                         aligned, by_hash, want_bodies=want_bodies)
+
+
+def parse_columns(schema_id: str, pid: int, publisher: bytes, start: int, headers: list[bytes],
+                  aligned: list[bytes | None] | None, by_hash: Mapping[bytes, bytes] | None,
+                  *, want_bodies: bool = True) -> Columns:
     """Decode and check every header and payload. ``want_bodies``: keep decoded bodies (for
-    inline search indexing); otherwise ``bodies`` holds None and only the checks are done."""
-    pid = ds.authorised(publisher).id
+    inline search indexing); otherwise ``bodies`` holds None and only the checks are done.
+    Needs nothing but its arguments (parsepool.py runs it in another process)."""
     cols = Columns(pid, start, headers, [], [], [], [], [], [])
-    schema_id = ds.schema_id
     for pos, header in enumerate(headers):
         index = start + pos
         try:
@@ -283,8 +313,8 @@ def commit(db: Database, ds: Dataset, publisher: bytes, start: int, headers: lis
                 _check_pin(ds, publisher, held.length, end,
                            OverlayTree(tree, start, verified.leaf_hashes))
                 cols = parse(overlap, verified.leaf_hashes[overlap:])
-                nodes = [(pid, level, index, h) for level, index, h in verified.nodes
-                         if (index + 1) << level > held.length]
+                nodes = [(pid, level, index, h) for level, index, h
+                         in stored_nodes(verified.nodes) if (index + 1) << level > held.length]
                 touched = _store(conn, ds, cols, verified.leaf_hashes[overlap:], nodes,
                                  defer_index)
                 if ds.auth.pins.get(publisher) is not None:

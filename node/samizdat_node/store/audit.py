@@ -36,7 +36,7 @@ from samizdat_protocol.heads import SignedHead
 from samizdat_protocol.merkle import frontier_positions, inclusion_proof, verify_inclusion
 
 from .migrations import KIND_ERASE, KIND_PUT, KIND_RETRACT
-from .tree import StoredTree
+from .tree import NODE_MIN_LEVEL, StoredTree, stored_nodes
 
 __all__ = ["BLOCK", "BLOCK_LEVEL", "AuditReport", "BlockResult", "Damage", "audit_block",
            "check_head", "compare_nodes"]
@@ -241,7 +241,7 @@ def _compare_levels(conn: sqlite3.Connection, pid: int, key: bytes, start: int,
                     levels: list[bytes], damage: list[Damage], unknown: Sequence[int]) -> int:
     """Compare a block's rebuilt subtrees (level >= 1) with the stored ones, level by level."""
     count = 0
-    for level in range(1, len(levels)):
+    for level in range(NODE_MIN_LEVEL, len(levels)):  # lower levels are not stored (tree.py)
         mine = levels[level]
         first = start >> level
         n = len(mine) // 32
@@ -288,6 +288,7 @@ def compare_nodes(conn: sqlite3.Connection, pid: int, key: bytes,
     they are skipped rather than reported, so one lost row is reported once.
     """
     by_level: dict[int, dict[int, bytes]] = {}
+    made = stored_nodes(made)
     for level, index, h in made:
         by_level.setdefault(level, {})[index] = h
     for level, hashes in by_level.items():

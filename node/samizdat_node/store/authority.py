@@ -15,6 +15,10 @@ runs in the same write transaction:
    store under the new policy, erased payload bytes are dropped;
 4. ``meta.auth_version`` is bumped, so every open Store reloads its Dataset.
 
+Items from a peer or a bundle (spec §11, §15) come in batches (:func:`add_batch`): entries
+first, then proofs, all in one transaction, so a forged item stores nothing of its batch, and
+the state is computed again at most twice per batch rather than once per item.
+
 Nothing here is re-downloaded: a seized key's retractions past the freeze point simply stop
 counting, and the view returns to what it was (the seized-key scenario, tests).
 """
@@ -22,7 +26,7 @@ counting, and the view returns to what it was (the seized-key scenario, tests).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from samizdat_protocol.errors import DecodeError, UnauthorisedError
@@ -35,8 +39,8 @@ from .headstore import held_state, save_equivocation
 from .tree import StoredTree
 from .view import remerge_records
 
-__all__ = ["GovernanceResult", "add_equivocation", "add_governance", "check_pin", "drop_log",
-           "state_changed"]
+__all__ = ["GovernanceBatch", "GovernanceResult", "add_batch", "add_equivocation",
+           "add_governance", "check_pin", "drop_log", "state_changed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +69,13 @@ def _founders_ever(ds: Dataset, entries: Iterable[GovernanceEntry]) -> set[bytes
     return keys
 
 
-def add_governance(conn: sqlite3.Connection, ds: Dataset, data: bytes, now_ms: int,
-                   defer_index: bool = False) -> tuple[GovernanceResult, Dataset]:
-    """Validate and keep a signed governance entry (inside a write transaction).
-
-    Copies of one decision (same id) merge their valid signatures; invalid signatures are
-    not kept. An entry for another dataset, or without one valid signature by a key that is
-    or was a founder, is refused. Returns the result and the Dataset now in force.
-    """
-    entry = GovernanceEntry.from_bytes(data)
+def _keep(conn: sqlite3.Connection, ds: Dataset, entry: GovernanceEntry,
+          known: list[GovernanceEntry], now_ms: int) -> bool:
+    """Store an entry's valid signatures, merged with a stored copy; True when that changed
+    the table. Refused: another dataset, or no valid signature by a key that is or was a
+    founder (``known``: the entries held, for ``set_founders``)."""
     if entry.body.dataset_id != ds.dataset_id:
         raise DecodeError("governance.wrong_dataset", "the entry is for another dataset")
-    known = stored_governance(conn)
     signers = entry.signers()
     valid = GovernanceEntry(entry.body, tuple((k, s) for k, s in entry.signatures
                                               if k in signers))
@@ -86,11 +85,26 @@ def add_governance(conn: sqlite3.Connection, ds: Dataset, data: bytes, now_ms: i
     merged = valid if row is None else GovernanceEntry.from_bytes(row[0]).combine(valid)
     merged = GovernanceEntry(merged.body, tuple((k, s) for k, s in merged.signatures
                                                 if k in merged.signers()))
-    stored = row is None or merged.to_bytes() != bytes(row[0])
+    if row is not None and merged.to_bytes() == bytes(row[0]):
+        return False
+    conn.execute("INSERT INTO governance (id, seq, entry, added_ms) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
+                 (entry.id, entry.seq, merged.to_bytes(), now_ms))
+    known.append(merged)
+    return True
+
+
+def add_governance(conn: sqlite3.Connection, ds: Dataset, data: bytes, now_ms: int,
+                   defer_index: bool = False) -> tuple[GovernanceResult, Dataset]:
+    """Validate and keep a signed governance entry (inside a write transaction).
+
+    Copies of one decision (same id) merge their valid signatures; invalid signatures are
+    not kept. An entry for another dataset, or without one valid signature by a key that is
+    or was a founder, is refused. Returns the result and the Dataset now in force.
+    """
+    entry = GovernanceEntry.from_bytes(data)
+    stored = _keep(conn, ds, entry, stored_governance(conn), now_ms)
     if stored:
-        conn.execute("INSERT INTO governance (id, seq, entry, added_ms) VALUES (?, ?, ?, ?) "
-                     "ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
-                     (entry.id, entry.seq, merged.to_bytes(), now_ms))
         ds, remerged, dropped = state_changed(conn, ds, now_ms, defer_index)
     else:
         remerged, dropped = 0, ()
@@ -99,6 +113,54 @@ def add_governance(conn: sqlite3.Connection, ds: Dataset, data: bytes, now_ms: i
                      None)
     return GovernanceResult(entry.id, stored, entry.id in state.applied, rejection, remerged,
                             dropped), ds
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceBatch:
+    """What :func:`add_batch` did: entries new or with new signatures, new proofs, proofs
+    left aside because the state knows no such publisher, records merged again, keys whose
+    forged branch was dropped."""
+
+    entries: int = 0
+    proofs: int = 0
+    unknown: int = 0
+    remerged: int = 0
+    dropped: tuple[bytes, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.entries or self.proofs)
+
+
+def add_batch(conn: sqlite3.Connection, ds: Dataset, entries: Sequence[GovernanceEntry],
+              proofs: Sequence[EquivocationProof], now_ms: int,
+              defer_index: bool = False) -> tuple[GovernanceBatch, Dataset]:
+    """Keep governance items from a peer or a bundle (inside one write transaction).
+
+    Entries first (as :func:`add_governance`), then the state in force, then proofs: each must
+    verify (raises ``equivocation.*`` otherwise); one against a key the state does not know is
+    counted in ``unknown`` and not kept (spec §13 rule 5: it has no effect). Any error leaves
+    the caller to roll the whole batch back.
+    """
+    known = stored_governance(conn)
+    kept = sum(_keep(conn, ds, entry, known, now_ms) for entry in entries)
+    remerged, dropped = 0, list[bytes]()
+    if kept:
+        ds, count, gone = state_changed(conn, ds, now_ms, defer_index)
+        remerged, dropped = count, list(gone)
+    new = unknown = 0
+    for proof in proofs:
+        proof.verify(ds.dataset_id)
+        pub = ds.publishers.get(proof.publisher)
+        if pub is None or proof.publisher not in ds.auth.publishers:
+            unknown += 1
+            continue
+        new += save_equivocation(conn, pub.id, proof, now_ms)
+    if new:
+        ds, count, gone = state_changed(conn, ds, now_ms, defer_index)
+        remerged += count
+        dropped += gone
+    return GovernanceBatch(kept, new, unknown, remerged, tuple(dropped)), ds
 
 
 def add_equivocation(conn: sqlite3.Connection, ds: Dataset, proof: EquivocationProof,

@@ -37,6 +37,7 @@ from .codec import decode_header
 from .dataset import Dataset
 from .db import Database
 from .headstore import Held, held_state
+from .tree import stored_nodes
 from .verify import verify_store
 from .view import remerge_records
 
@@ -222,7 +223,8 @@ def _fix_nodes(conn: sqlite3.Connection, pid: int, leaves: list[bytes]) -> int:
     made = Frontier.empty().extend(leaves)
     stored = {(level, idx): bytes(h) for level, idx, h in conn.execute(
         "SELECT level, idx, hash FROM nodes WHERE publisher = ?", (pid,))}
-    fix = [(pid, level, idx, h) for level, idx, h in made if stored.get((level, idx)) != h]
+    fix = [(pid, level, idx, h) for level, idx, h in stored_nodes(made)
+           if stored.get((level, idx)) != h]
     conn.executemany("INSERT OR REPLACE INTO nodes (publisher, level, idx, hash) "
                      "VALUES (?, ?, ?, ?)", fix)
     return len(fix)

@@ -28,15 +28,23 @@ from samizdat_protocol.schema import validate
 from samizdat_protocol.signing import SigningKey
 
 from . import reads
-from .apply import ApplyResult, Payloads, apply_batch
+from .apply import ApplyResult, Payloads, apply_batch, apply_prepared, prepared_from
 from .audit import BLOCK, AuditReport, Damage
-from .authority import GovernanceResult, add_equivocation, add_governance, state_changed
+from .authority import (
+    GovernanceBatch,
+    GovernanceResult,
+    add_batch,
+    add_equivocation,
+    add_governance,
+    state_changed,
+)
 from .dataset import Dataset, auth_version, init_dataset, load_dataset, stored_governance
 from .db import Database
 from .errors import StoreError
 from .headstore import HeadOutcome, record_head
 from .indexer import IndexMode, check_mode, defer_for, index_pending
 from .migrations import KIND_PUT, applied_migrations, migrate
+from .parsepool import ParsedColumns
 from .publish import (
     OnInvalid,
     PublishResult,
@@ -177,6 +185,25 @@ class Store:
                                on_proof=self._on_proof)
         finally:
             self._fresh()
+
+    def apply_parsed(self, publisher: bytes, start_index: int, headers: Sequence[bytes],
+                     payloads: Sequence[bytes | None], head: SignedHead,
+                     parsed: ParsedColumns | None, *, proof: Sequence[bytes] = (),
+                     index: bool | None = None) -> ApplyResult:
+        """:meth:`apply_batch` of a batch parsed elsewhere (parsepool.py); ``parsed`` must be
+        what ``parse_chunk`` returned for these headers and payloads (None: parse here)."""
+        ds = self._fresh()
+        batch = prepared_from(ds, publisher, start_index, headers, payloads, parsed,
+                              defer_index=defer_for(self.index_mode, len(headers), index))
+        try:
+            return apply_prepared(self._db, ds, batch, head, self._clock, proof=proof,
+                                  on_proof=self._on_proof)
+        finally:
+            self._fresh()
+
+    @property
+    def schema_id(self) -> str:
+        return self._ds.schema_id
 
     def record_head(self, head: SignedHead) -> HeadOutcome:
         """Note a head known without its entries (gossip): consistent, announced or a fork.
@@ -325,17 +352,20 @@ class Store:
 
     # -- audit and repair (audit.py, verify.py, repair.py) --------------------------------
 
-    def verify(self, workers: int | None = None) -> AuditReport:
+    def verify(self, workers: int | None = None,
+               progress: Callable[[int], None] | None = None) -> AuditReport:
         """Re-hash and check everything; record what is damaged for repair (audit.py).
 
         ``workers``: processes hashing blocks in parallel; by default one per CPU (at most 4)
         for a store of more than four blocks, else the audit runs in this process.
+        ``progress``: called with the entries checked so far (verify.py).
         """
         if workers is None:
             with self._db.reading() as conn:
                 total = reads.counts_entries(conn)
             workers = min(os.cpu_count() or 1, 4) if total > 4 * BLOCK else 1
-        return verify_store(self._db, self._fresh(), workers=workers, now_ms=self._clock())
+        return verify_store(self._db, self._fresh(), workers=workers, now_ms=self._clock(),
+                            progress=progress)
 
     def repair_entries(self, items: Iterable[RepairEntry]) -> RepairResult:
         """Rewrite entries the audit marked damaged from copies fetched again (each with
@@ -446,6 +476,11 @@ class Store:
         with self._db.reading() as conn:
             return reads.counts(conn)
 
+    def view_counts(self) -> reads.ViewCounts:
+        """Records in the view (one pass over it; not the payload scan of :meth:`counts`)."""
+        with self._db.reading() as conn:
+            return reads.view_counts(conn)
+
     def status(self) -> list[reads.PublisherStatus]:
         ds = self._fresh()
         with self._db.reading() as conn:
@@ -464,3 +499,13 @@ class Store:
         with self._db.reading() as conn:
             return applied_migrations(conn)
 
+    def add_governance_batch(self, entries: Sequence[GovernanceEntry],
+                             proofs: Sequence[EquivocationProof] = ()) -> GovernanceBatch:
+        """Keep governance entries, then equivocation proofs, from a peer or a bundle in one
+        transaction: a forged item stores nothing (authority.add_batch; spec §11, §15)."""
+        with self._db.atomic("adding governance from a peer") as conn:
+            result, ds = add_batch(conn, self._fresh(), entries, proofs, self._clock(),
+                                   self.index_mode != "inline")
+        self._ds = ds
+        self._fresh()
+        return result

@@ -1,9 +1,13 @@
 """Merkle subtrees of a publisher's log, served from the store (design §2, RFC 9162 §2.1).
 
 :class:`StoredTree` implements :class:`samizdat_protocol.merkle.SubtreeSource` over the
-``entries`` (level 0: leaf hashes) and ``nodes`` (levels >= 1) tables, so roots, inclusion and
-consistency proofs for any size up to the held length cost O(log n) point reads and never a
-rebuild. :class:`OverlayTree` answers for a log that agrees with ours up to ``start`` and then
+``entries`` (level 0: leaf hashes) and ``nodes`` (levels >= :data:`NODE_MIN_LEVEL`) tables, so
+roots, inclusion and consistency proofs for any size up to the held length cost O(log n) point
+reads and never a rebuild. Levels 1-3 are not stored: such a subtree is folded from its at most 8
+leaves in one range read, which costs less than storing a row for almost every entry did (the
+``nodes`` inserts were a tenth of applying a sync chunk; design §8 targets).
+
+:class:`OverlayTree` answers for a log that agrees with ours up to ``start`` and then
 continues with leaves held in memory: the other branch of a fork, whose prefix root and
 consistency proof an equivocation proof needs (heads.py).
 """
@@ -11,7 +15,7 @@ consistency proof an equivocation proof needs (heads.py).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from samizdat_protocol.errors import LocalError
 from samizdat_protocol.hashing import hash_node
@@ -19,7 +23,14 @@ from samizdat_protocol.merkle import Frontier, SubtreeSource
 
 from .errors import StoreError
 
-__all__ = ["OverlayTree", "StoredTree"]
+__all__ = ["NODE_MIN_LEVEL", "OverlayTree", "StoredTree", "stored_nodes"]
+
+NODE_MIN_LEVEL = 4  # the lowest level of the ``nodes`` table (migration 0006)
+
+
+def stored_nodes(made: Iterable[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """Of computed subtrees ``(level, index, hash)``, the ones the ``nodes`` table holds."""
+    return [node for node in made if node[0] >= NODE_MIN_LEVEL]
 
 
 class StoredTree:
@@ -39,6 +50,8 @@ class StoredTree:
         if level == 0:
             row = self._conn.execute("SELECT leaf FROM entries WHERE publisher = ? AND idx = ?",
                                      (self._publisher, index)).fetchone()
+        elif level < NODE_MIN_LEVEL:
+            return _fold(self.leaves(index << level, (index + 1) << level))
         else:
             row = self._conn.execute(
                 "SELECT hash FROM nodes WHERE publisher = ? AND level = ? AND idx = ?",
@@ -61,6 +74,13 @@ class StoredTree:
             raise StoreError("store.missing_entry", f"the store lacks entries in {start}..{end}",
                              start=start, end=end)
         return [row[0] for row in rows]
+
+
+def _fold(hashes: list[bytes]) -> bytes:
+    """The root of a complete subtree (a power of two of leaves), RFC 9162 §2.1.1."""
+    while len(hashes) > 1:
+        hashes = [hash_node(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+    return hashes[0]
 
 
 class OverlayTree:

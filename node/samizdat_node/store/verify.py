@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -51,15 +52,27 @@ def _block_in_process(path: str, pid: int, key: bytes, start: int, end: int,
 
 def verify_store(db: Database, ds: Dataset, *, workers: int = 1, now_ms: int | None = None,
                  block_level: int = BLOCK_LEVEL,
-                 only: frozenset[int] | None = None) -> AuditReport:
+                 only: frozenset[int] | None = None,
+                 progress: Callable[[int], None] | None = None) -> AuditReport:
     """Audit everything; replace the damage table's rows with what was found.
 
     ``block_level``: blocks of ``2**block_level`` leaves are the unit of work (tests use small
     blocks to exercise the folding of block roots). ``only``: audit just these publisher ids
-    (and replace only their damage rows; repair.py re-audits what it rewrote).
+    (and replace only their damage rows; repair.py re-audits what it rewrote). ``progress``
+    is called after each block with the log positions checked so far (of all publishers:
+    it ends at the entries held, :func:`~.reads.counts_entries`).
     """
     began = time.perf_counter()
     report = AuditReport()
+    # Per publisher id: positions 0 .. n checked (blocks finish in order; a pool that broke
+    # and is replaced by the serial audit reports the same ends again, not twice).
+    checked: dict[int, int] = {}
+
+    def on_block(pid: int, end: int) -> None:
+        if progress is not None and end > checked.get(pid, 0):
+            checked[pid] = end
+            progress(sum(checked.values()))
+
     pool = None
     if workers > 1:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
@@ -71,7 +84,8 @@ def verify_store(db: Database, ds: Dataset, *, workers: int = 1, now_ms: int | N
                 if only is not None and pub.id not in only:
                     continue
                 report.publishers += 1
-                _audit_publisher(db, conn, ds, pub.id, pub.key, report, pool, block_level)
+                _audit_publisher(db, conn, ds, pub.id, pub.key, report, pool, block_level,
+                                 on_block)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -113,7 +127,7 @@ def _check_charter(conn: sqlite3.Connection, ds: Dataset, report: AuditReport) -
 
 def _audit_publisher(db: Database, conn: sqlite3.Connection, ds: Dataset, pid: int, key: bytes,
                      report: AuditReport, pool: ProcessPoolExecutor | None,
-                     block_level: int) -> None:
+                     block_level: int, on_block: Callable[[int, int], None]) -> None:
     damage: list[Damage] = []
     head = check_head(conn, pid, key, ds.dataset_id, damage)
     row = conn.execute("SELECT length FROM heads WHERE publisher = ?", (pid,)).fetchone()
@@ -127,19 +141,25 @@ def _audit_publisher(db: Database, conn: sqlite3.Connection, ds: Dataset, pid: i
         damage.append(Damage(key, "head", length, 0, f"{extra} entries beyond the verified head"))
     size = 1 << block_level
     spans = [(s, min(s + size, length)) for s in range(0, length, size)]
-    blocks = None
+    blocks: list[BlockResult] | None = None
     if pool is not None and len(spans) > 1:
         head_bytes = head.to_bytes() if head is not None else None
         futures = [pool.submit(_block_in_process, str(db.path), pid, key, s, e, head_bytes)
                    for s, e in spans]
         try:
-            blocks = [f.result() for f in futures]
+            blocks = []
+            for future, (_, e) in zip(futures, spans, strict=True):
+                blocks.append(future.result())
+                on_block(pid, e)
         except BrokenProcessPool:
             # A worker could not start (e.g. a __main__ that spawn cannot re-import): the
             # audit is still owed, so it runs here instead.
             blocks = None
     if blocks is None:
-        blocks = [audit_block(conn, pid, key, s, e, head) for s, e in spans]
+        blocks = []
+        for s, e in spans:
+            blocks.append(audit_block(conn, pid, key, s, e, head))
+            on_block(pid, e)
     top = Frontier.empty()
     tail: list[bytes] = []
     unknown = [pos for block in blocks for pos in block.unknown]

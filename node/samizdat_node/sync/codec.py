@@ -33,12 +33,14 @@ from samizdat_protocol.wire import (
     Done,
     ErrorReply,
     GetRange,
+    GovGet,
+    GovReply,
     Hello,
-    decode_message,
     encode_message,
 )
 
 from ..p2p.framing import read_frame, write_frame
+from .fastchunk import decode_stream_message
 
 __all__ = [
     "CODEC_PLAIN",
@@ -59,7 +61,7 @@ MAX_FRAME = MAX_MESSAGE + 1  # codec byte + the largest message the decoder acce
 ZSTD_LEVEL = 3
 _THREAD_THRESHOLD = 64 * 1024  # smaller messages are coded on the trio thread (microseconds)
 
-SyncMessage = Hello | GetRange | Chunk | Done | ErrorReply
+SyncMessage = Hello | GetRange | Chunk | Done | ErrorReply | GovGet | GovReply
 
 
 def encode_payload(message: SyncMessage, *, compress: bool = False,
@@ -103,13 +105,13 @@ def decode_payload(payload: bytes) -> SyncMessage:
         body = _inflate(body)
     elif codec != CODEC_PLAIN:
         raise DecodeError("sync.codec", f"unknown codec byte {codec:#04x}")
-    return decode_message(body)
+    return decode_stream_message(body)  # fastchunk.py: chunks without a Python walk
 
 
 async def write_message(stream: Any, message: SyncMessage, *, compress: bool = False,
                         timeout: float) -> int:  # noqa: ASYNC109 (maps to FrameTimeout)
     """Send one message as one frame; returns the frame's size on the wire (payload + 4)."""
-    if isinstance(message, Chunk):
+    if isinstance(message, Chunk | GovReply):  # up to megabytes: off the trio thread
         payload = await trio.to_thread.run_sync(
             lambda: encode_payload(message, compress=compress))
     else:

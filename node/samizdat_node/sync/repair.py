@@ -39,6 +39,7 @@ from ..p2p.host import open_stream
 from ..p2p.serve import close_stream, reset_stream
 from ..store import AsyncStore, Damage, Store
 from .codec import read_message, write_message
+from .governance import held_governance
 from .limits import SYNC_PROTOCOL, SyncLimits
 
 __all__ = ["FETCH_PARTS", "RepairItem", "RepairReport", "damaged_indices", "fetch_verified",
@@ -140,7 +141,9 @@ async def fetch_verified(host: Any, store: AsyncStore, peer_id: Any,
 
 async def _fetch(stream: Any, store: AsyncStore, wanted: dict[bytes, list[int]],
                  limits: SyncLimits) -> dict[bytes, dict[int, tuple[bytes, bytes | None]]]:
-    await write_message(stream, Hello(store.dataset_id, (), ()), timeout=limits.write_timeout)
+    gov = await store.run_sync(held_governance)  # what we hold, as every hello says (§11)
+    await write_message(stream, Hello(store.dataset_id, (), (), gov.digest),
+                        timeout=limits.write_timeout)
     hello, _ = await read_message(stream, timeout=limits.hello_timeout)
     if not isinstance(hello, Hello) or hello.dataset_id != store.dataset_id:
         raise SyncError("sync.unexpected", "expected the server's hello for this dataset")

@@ -7,7 +7,11 @@ split network-wide policy from per-connection handling). A catch-up with a peer 
   message if we can reach it, else from the one that forwarded it; if that session ends
   without reaching the head, the next candidate is tried;
 * when a peer connects (:meth:`on_connected`) and when an inbound session's hello shows the
-  client ahead of us (:meth:`on_hello`, the server learning from its client);
+  client ahead of us or holding other governance items (:meth:`on_hello`, the server learning
+  from its client);
+* when a governance entry from gossip changed who may publish what (:meth:`on_governance`):
+  a new key's log, or a log dropped as a forged branch, is fetched from the peers that sent
+  it;
 * periodically with random connected peers (anti-entropy, ``anti_entropy_interval`` with
   jitter), so a lost gossip message never leaves a mirror behind.
 
@@ -36,6 +40,7 @@ from samizdat_protocol.wire import Hello
 from ..discovery.peers import PeerBook
 from ..p2p.backoff import PeerBackoff
 from ..store import AsyncStore
+from .governance import held_governance
 from .limits import SyncLimits
 from .session import SyncReport, catch_up, local_view
 
@@ -117,13 +122,22 @@ class SyncScheduler:
         # else: a session is fetching this log; _after() looks again when it ends.
 
     async def on_hello(self, peer: str, hello: Hello) -> None:
-        """An inbound session's hello: learn the client's addresses; pull if it is ahead."""
+        """An inbound session's hello: learn the client's addresses; pull if it is ahead, or
+        holds governance items we may lack (its digest differs from ours)."""
         if self.book.add_many(hello.addrs, "pex") and self.on_addrs is not None:
             self.on_addrs()
         held, _, authorised = await self.store.run_sync(local_view)
         if any(h.publisher in authorised and h.length > held.get(h.publisher, 0)
                for h in hello.heads):
             self.request(peer, "peer ahead")
+        elif hello.gov != (await self.store.run_sync(held_governance)).digest:
+            self.request(peer, "governance")
+
+    async def on_governance(self, peers: Sequence[str]) -> None:
+        """A governance entry from gossip changed the state: sync with the peers that sent
+        it (they hold what it allows, or the branch it pins)."""
+        for peer in peers:
+            self.request(peer, "governance")
 
     def _next_candidate(self, publisher: bytes) -> None:
         want = self._wants.get(publisher)

@@ -8,6 +8,10 @@ store's current verified head (length ``n``) and the consistency proof from the 
 Reading, proving, encoding and compressing a chunk run in one worker thread (never the trio
 thread), while the previous chunk is being written: a one-slot channel between them.
 
+A ``gov_get`` is answered with one page of the node's governance entries and equivocation
+proofs (governance.py): of the items read for the hello, whose digest it carries (spec §11),
+so a client paging through them gets exactly the set the digest names.
+
 Only what a verified head covers is ever served (store.entries stops there). Anything wrong
 on the client's side ends the session with an ``error`` reply and a reset (serve_protocol's
 ``on_error``); the host and other sessions are untouched.
@@ -24,13 +28,20 @@ from typing import Any
 import trio
 
 from samizdat_protocol.errors import LocalError, SamizdatError
-from samizdat_protocol.sync import CatchUpServer, SendMessage, ServeRange, SyncError
-from samizdat_protocol.wire import Chunk, Done, ErrorReply, GetRange, Hello
+from samizdat_protocol.sync import (
+    CatchUpServer,
+    SendMessage,
+    ServeGovernance,
+    ServeRange,
+    SyncError,
+)
+from samizdat_protocol.wire import Chunk, Done, ErrorReply, GetRange, GovGet, Hello
 
 from ..p2p.framing import FrameEOF, read_frame
 from ..p2p.serve import ServeStats, serve_protocol
 from ..store import AsyncStore, Store
 from .codec import MAX_FRAME, encode_payload, read_message, send_payload, write_message
+from .governance import HeldGovernance, governance_page, held_governance
 from .limits import SYNC_PROTOCOL, SyncLimits
 
 __all__ = ["ServerCounters", "SyncServer", "build_chunk", "peer_of", "unwrap"]
@@ -160,8 +171,10 @@ class SyncServer:
         message, size = await read_message(stream, timeout=limits.hello_timeout)
         self.counters.bytes_in += size
         heads = await self.store.heads()
+        gov = await self.store.run_sync(held_governance)
         machine = CatchUpServer(self.store.dataset_id, tuple(heads.values()),
-                                tuple(self._addrs()), max_requests=limits.max_requests)
+                                tuple(self._addrs()), max_requests=limits.max_requests,
+                                gov=gov.digest)
         for action in machine.receive(message):
             if isinstance(action, SendMessage):
                 self.counters.bytes_out += await write_message(
@@ -177,6 +190,15 @@ class SyncServer:
             for action in machine.receive(message):
                 if isinstance(action, ServeRange):
                     await self._serve_range(stream, action.request)
+                elif isinstance(action, ServeGovernance):
+                    await self._serve_governance(stream, gov, action.request)
+
+    async def _serve_governance(self, stream: Any, held: HeldGovernance,
+                                request: GovGet) -> None:
+        """One page of the governance items our hello named (read once per session)."""
+        self.counters.requests += 1
+        self.counters.bytes_out += await write_message(
+            stream, governance_page(held, request), timeout=self.limits.write_timeout)
 
     async def _serve_range(self, stream: Any, request: GetRange) -> None:
         self.counters.requests += 1

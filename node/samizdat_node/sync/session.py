@@ -12,6 +12,12 @@
   to its signed head, payload hashes, schema) and only then hands the request's ``done`` to
   the state machine, which is when the next request goes out.
 
+Before any range is planned, when the hellos' governance digests differ, the session pages
+through the server's governance entries and equivocation proofs one page at a time
+(governance.py) and stores each page all or nothing; a forged item is the server's fault.
+The held lengths and the publishers accepted are then read again, so a rotation's new key is
+fetched, and a log dropped for contradicting a pinned root is fetched again from 0.
+
 So the data buffered between them is bounded by what was asked for (``max_in_flight`` ranges
 of at most ``max_range`` entries), the transfer stays pipelined (the next range streams while
 one commits), and every chunk is committed on its own: an interrupted transfer resumes at the
@@ -29,6 +35,7 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
@@ -42,7 +49,15 @@ from samizdat_protocol.errors import (
     SchemaError,
 )
 from samizdat_protocol.heads import EquivocationProof, SignedHead
-from samizdat_protocol.sync import CatchUpClient, Finished, SendMessage, VerifyChunk
+from samizdat_protocol.sync import (
+    ApplyGovernance,
+    CatchUpClient,
+    ClientState,
+    Finished,
+    SendMessage,
+    VerifyChunk,
+    plan_ranges,
+)
 from samizdat_protocol.wire import Done, ErrorReply, GetRange, Hello
 
 from ..p2p.backoff import PeerBackoff
@@ -51,14 +66,18 @@ from ..p2p.host import disconnect, open_stream
 from ..p2p.serve import close_stream, reset_stream
 from ..store import ApplyResult, AsyncStore, Store
 from .codec import SyncMessage, read_message, write_message
+from .governance import apply_page, held_governance
 from .limits import SYNC_PROTOCOL, SyncLimits
 from .server import unwrap
 
-__all__ = ["SyncReport", "catch_up", "local_view"]
+__all__ = ["SyncProgress", "SyncReport", "catch_up", "local_view"]
 
 log = logging.getLogger(__name__)
 
 OnProgress = Callable[[int], None]
+# (publisher, entries of its log held now beyond what we held at the hello, entries it was
+# behind then): called once per planned log with 0, then after each of its chunks commits.
+SyncProgress = Callable[[bytes, int, int], None]
 PENALTY = 4  # backoff failures recorded for a peer that sent invalid data (8 s, then 16 s...)
 
 
@@ -80,6 +99,8 @@ class SyncReport:
     penalised: bool = False  # the peer sent invalid data or broke the protocol
     equivocations: list[EquivocationProof] = field(default_factory=list)
     index_seconds: float = 0.0  # bringing the search index up to date afterwards (sync_once)
+    governance: int = 0  # governance entries and proofs newly stored (spec §11, §13)
+    dropped: list[bytes] = field(default_factory=list)  # logs dropped as forged branches
 
     @property
     def ok(self) -> bool:
@@ -93,7 +114,8 @@ class SyncReport:
                 "peer_heads": {h.publisher.hex(): h.length for h in self.peer_heads},
                 "error": self.error.to_dict() if self.error is not None else None,
                 "penalised": self.penalised, "equivocations": len(self.equivocations),
-                "index_seconds": round(self.index_seconds, 3)}
+                "index_seconds": round(self.index_seconds, 3), "governance": self.governance,
+                "dropped": [k.hex() for k in self.dropped]}
 
 
 def local_view(store: Store) -> tuple[dict[bytes, int], tuple[SignedHead, ...], frozenset[bytes]]:
@@ -113,7 +135,8 @@ class _PeerFault(Exception):
 
 class _Session:
     def __init__(self, stream: Any, store: AsyncStore, limits: SyncLimits, report: SyncReport,
-                 on_progress: OnProgress | None, claims: dict[bytes, int] | None) -> None:
+                 on_progress: OnProgress | None, claims: dict[bytes, int] | None,
+                 progress: SyncProgress | None = None) -> None:
         self.stream = stream
         self.claims = claims
         self.claimed: list[tuple[bytes, int]] = []
@@ -121,6 +144,8 @@ class _Session:
         self.limits = limits
         self.report = report
         self.on_progress = on_progress
+        self.progress = progress
+        self.planned: dict[bytes, tuple[int, int]] = {}  # publisher -> (held, target)
         self.client: CatchUpClient | None = None
         self.finished: Finished | None = None
         self.write_lock = trio.Lock()
@@ -147,6 +172,19 @@ class _Session:
             for publisher, length in self.claimed:
                 if self.claims.get(publisher) == length:
                     del self.claims[publisher]
+
+    def plan(self, hello: Hello) -> None:
+        """Tell ``progress`` how far behind each log is, as the ranges about to be asked for
+        (plan_ranges, after claims) say."""
+        if self.progress is None:
+            return
+        assert self.client is not None
+        for request in plan_ranges(self.client.held, hello.heads, self.client.accept,
+                                   self.limits.max_range):
+            held, _ = self.planned.get(request.publisher, (request.start, 0))
+            self.planned[request.publisher] = (held, request.end)
+        for publisher, (held, target) in self.planned.items():
+            self.progress(publisher, 0, target - held)
 
     async def send(self, message: SyncMessage) -> None:
         async with self.write_lock:
@@ -184,23 +222,59 @@ class _Session:
 
     async def run(self, addrs: Sequence[str]) -> None:
         held, heads, authorised = await self.store.run_sync(local_view)
+        gov = await self.store.run_sync(held_governance)
         self.client = CatchUpClient(
             self.store.dataset_id, dict(held), heads, lambda h: h.publisher in authorised,
             tuple(addrs), max_in_flight=self.limits.max_in_flight,
-            max_range=self.limits.max_range)
+            max_range=self.limits.max_range, gov=gov.digest)
         await self.perform(self.client.start())
         self.report.round_trips += 1
         hello = await self.read(self.limits.hello_timeout)
         if isinstance(hello, Hello):
             self.report.peer_heads, self.report.peer_addrs = hello.heads, hello.addrs
-            self.claim(hello)
-        await self.perform(self.feed(hello))
+            if hello.gov == gov.digest:  # else: once governance is applied (governance())
+                self.claim(hello)
+                self.plan(hello)
+        actions = self.feed(hello)
+        if self.client.state == ClientState.GOVERNANCE:
+            assert isinstance(hello, Hello)
+            actions = await self.governance(actions, hello)
+        await self.perform(actions)
         if self.finished is not None:
             return
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.reader)
             await self.committer()
             nursery.cancel_scope.cancel()
+
+    async def governance(self, actions: list[Any], hello: Hello) -> list[Any]:
+        """Page through the server's governance items, storing each page, then plan ranges
+        from the held lengths and publishers as they now are (returns those actions)."""
+        client = self.client
+        assert client is not None
+        while client.state == ClientState.GOVERNANCE:
+            await self.perform(actions)
+            self.report.round_trips += 1
+            message = await self.read(self.limits.read_timeout)
+            if isinstance(message, ErrorReply):
+                client.receive(message)  # raises sync.peer_error: a refusal, no fault
+            (page,) = self.feed(message)
+            assert isinstance(page, ApplyGovernance)
+            try:
+                batch = await self.store.run_sync(
+                    partial(apply_page, entries=page.entries, proofs=page.proofs), write=True)
+            except RemoteError as exc:  # a forged item: nothing of the page was stored
+                raise _PeerFault(exc) from exc
+            self.report.governance += batch.entries + batch.proofs
+            self.report.dropped.extend(batch.dropped)
+            if not page.more:
+                held, _, authorised = await self.store.run_sync(local_view)
+                client.held = dict(held)
+                client.accept = partial(_accepted, authorised)
+                self.claim(hello)
+                self.plan(hello)
+            actions = client.governance_applied()
+        return actions
 
     async def reader(self) -> None:
         while True:
@@ -257,6 +331,14 @@ class _Session:
         self.report.fetched += result.stored
         if self.on_progress is not None:
             self.on_progress(result.stored)
+        planned = self.planned.get(action.publisher)
+        if self.progress is not None and planned is not None:
+            held, target = planned
+            self.progress(action.publisher, min(result.length, target) - held, target - held)
+
+
+def _accepted(authorised: frozenset[bytes], head: SignedHead) -> bool:
+    return head.publisher in authorised
 
 
 class _Slot:
@@ -308,6 +390,7 @@ async def _record_peer_heads(store: AsyncStore, report: SyncReport) -> None:
 async def catch_up(host: Any, store: AsyncStore, peer_id: Any, *, addrs: Sequence[str] = (),
                    limits: SyncLimits | None = None, backoff: PeerBackoff | None = None,
                    on_progress: OnProgress | None = None,
+                   progress: SyncProgress | None = None,
                    claims: dict[bytes, int] | None = None) -> SyncReport:
     """One catch-up session with ``peer_id`` (connected, or dialable from the peerstore).
 
@@ -326,7 +409,7 @@ async def catch_up(host: Any, store: AsyncStore, peer_id: Any, *, addrs: Sequenc
     except RemoteError as exc:
         report.error = exc
         return report
-    session = _Session(stream, store, limits, report, on_progress, claims)
+    session = _Session(stream, store, limits, report, on_progress, claims, progress)
     try:
         try:
             await session.run(addrs)

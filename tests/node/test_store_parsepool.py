@@ -1,0 +1,146 @@
+"""store/parsepool.py: big chunks parsed in a second process store exactly what in-process
+parsing stores; a malformed chunk fails with the same error; a killed child changes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from samizdat_node.store import AsyncStore
+from samizdat_node.store.parsepool import MIN_ENTRIES, ParsePool, parse_chunk
+from samizdat_protocol.errors import SamizdatError
+from samizdat_protocol.log import PublisherLog
+
+from .test_store_support import CHARTER, KEYS, SCHEMA, body, dump, log_batch
+
+A = KEYS[0]
+N = 3 * MIN_ENTRIES
+
+
+def make_log(n: int) -> PublisherLog:
+    log = PublisherLog(CHARTER.dataset_id, A.public)
+    for i in range(n):
+        log.put(f"memo:{i}", body(i), 1000 + i)
+    return log
+
+
+LOG = make_log(N)
+
+
+async def warmed(store: AsyncStore) -> AsyncStore:
+    """Wait until the store's parsing process is up (a cold pool parses in process)."""
+    pool = store.parse_pool
+    if pool is not None:
+        with trio.fail_after(60):
+            for _ in range(1200):  # polled: the child answers in a pool thread
+                if pool.warm():
+                    break
+                await trio.sleep(0.05)
+    return store
+
+
+async def apply_all(path: Path, processes: int, chunk: int = MIN_ENTRIES) -> AsyncStore:
+    store = await warmed(await AsyncStore.create(path, CHARTER, index_mode="auto",
+                                                 parse_processes=processes))
+    for start in range(0, N, chunk):
+        end = min(N, start + chunk)
+        headers, payloads = log_batch(LOG, start, end)
+        proof = LOG.tree.consistency_proof(end, N) if end < N else []
+        await store.apply_batch(A.public, start, headers, payloads, LOG.sign(A, 1), proof=proof)
+    return store
+
+
+def content(path: Path) -> list[str]:
+    """The SQL dump without the migrations' timestamps."""
+    return [line for line in dump(path) if not line.startswith('INSERT INTO "migrations"')]
+
+
+async def test_the_pool_stores_what_in_process_parsing_stores(tmp_path: Path) -> None:
+    pooled = await apply_all(tmp_path / "pooled.sqlite", 1)
+    assert pooled.parse_pool is not None and pooled.parse_pool.started == 1
+    assert pooled.parsed_elsewhere == N // MIN_ENTRIES
+    await pooled.aclose()
+    plain = await apply_all(tmp_path / "plain.sqlite", 0)
+    await plain.aclose()
+    assert content(tmp_path / "pooled.sqlite") == content(tmp_path / "plain.sqlite")
+
+
+def test_parse_chunk_returns_columns_or_none() -> None:
+    headers, payloads = log_batch(LOG, 0, 8)
+    parsed = parse_chunk(SCHEMA, 0, headers, payloads, True)
+    assert parsed is not None
+    kinds, record_ids, keys, timestamps, bodies = parsed
+    assert record_ids == [f"memo:{i}" for i in range(8)] and bodies is not None
+    assert bodies[3] == body(3) and timestamps[3] == 1003 and len(kinds) == len(keys) == 8
+    bad = list(payloads)
+    bad[5] = (bad[5] or b"") + b"\x00"
+    assert parse_chunk(SCHEMA, 0, headers, bad, False) is None
+
+
+async def _first_error(path: Path, processes: int) -> tuple[str, list[str]]:
+    store = await warmed(await AsyncStore.create(path, CHARTER, parse_processes=processes))
+    headers, payloads = log_batch(LOG, 0, MIN_ENTRIES)
+    payloads[77] = (payloads[77] or b"")[:-1]  # a truncated payload: its hash differs
+    try:
+        with pytest.raises(SamizdatError) as caught:
+            await store.apply_batch(A.public, 0, headers, payloads, LOG.sign(A, 1),
+                                    proof=LOG.tree.consistency_proof(MIN_ENTRIES, N))
+    finally:
+        await store.aclose()
+    return f"{caught.value.code} {caught.value.details}", content(path)
+
+
+async def test_a_bad_chunk_fails_the_same_way_with_or_without_the_pool(tmp_path: Path) -> None:
+    pooled = await _first_error(tmp_path / "a.sqlite", 1)
+    plain = await _first_error(tmp_path / "b.sqlite", 0)
+    assert pooled == plain and "payload.hash_mismatch" in pooled[0]
+
+
+async def test_a_killed_child_changes_nothing(tmp_path: Path) -> None:
+    store = await warmed(await AsyncStore.create(tmp_path / "a.sqlite", CHARTER,
+                                                 parse_processes=1))
+    pool = store.parse_pool
+    assert pool is not None
+    try:
+        headers, payloads = log_batch(LOG, 0, MIN_ENTRIES)
+        proof = LOG.tree.consistency_proof(MIN_ENTRIES, N)
+        await store.apply_batch(A.public, 0, headers, payloads, LOG.sign(A, 1), proof=proof)
+        assert pool._executor is not None
+        for pid in list(pool._executor._processes):  # the child dies between chunks
+            os.kill(pid, signal.SIGKILL)
+        with trio.fail_after(30):
+            for start in (MIN_ENTRIES, 2 * MIN_ENTRIES):
+                end = start + MIN_ENTRIES
+                headers, payloads = log_batch(LOG, start, end)
+                await store.apply_batch(A.public, start, headers, payloads, LOG.sign(A, 1),
+                                        proof=LOG.tree.consistency_proof(end, N)
+                                        if end < N else [])
+        assert (await store.run_sync(lambda s: s.length(A.public))) == N
+        assert (await store.verify()).ok
+    finally:
+        await store.aclose()
+
+
+def test_idle_pool_is_stopped_and_restarted() -> None:
+    now = [0.0]
+    pool = ParsePool(idle_seconds=30, clock=lambda: now[0])
+    try:
+        headers, payloads = log_batch(LOG, 0, 4)
+        assert pool.submit_chunk(SCHEMA, 0, headers, payloads, False).result(60) is not None
+        assert pool.running and not pool.close_if_idle()
+        for _ in range(1200):  # a warm-up call, answered once the child has imported
+            if pool.warm():
+                break
+            time.sleep(0.05)
+        assert pool.warm() and pool.started == 1
+        now[0] = 31.0
+        assert pool.close_if_idle() and not pool.running
+        assert pool.submit_chunk(SCHEMA, 0, headers, payloads, False).result(60) is not None
+        assert pool.started == 2
+    finally:
+        pool.close()
