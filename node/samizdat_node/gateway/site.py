@@ -84,6 +84,12 @@ class Site:
         evidence = await self.store.run_sync(partial(collect_record, record_id=record_id))
         if evidence is None:
             return None
+        # Heads are checked against the authorisation state in force (a rotation's new key
+        # is a publisher), as a replica and a light client with governance do (spec §14).
+        state = await self.store.auth_state()
+        if state is not self.checker.state:
+            self.checker = HeadChecker(self.charter, state)
+            self.names = dict(self.checker.names)
         return evidence, check_evidence(evidence, self.checker)
 
     async def search(self, query: SearchQuery) -> tuple[SearchPage, list[HitEvidence]]:

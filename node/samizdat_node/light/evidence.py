@@ -5,6 +5,10 @@ the two never disagree about what is proved. The functions are plain blocking co
 synchronous :class:`~samizdat_node.store.Store`; callers under trio run them with
 ``AsyncStore.run_sync`` (one worker-thread hop per request).
 
+Light answers also carry the governance entries and equivocation proofs the store holds
+(:func:`held_items`, spec §14): the client computes the authorisation state from them, as the
+store did for the view.
+
 Order matters: entries are read first and heads after, and a proof is built for the head read
 then. Held logs only grow, so every entry read is below its head's length and every proof is
 for a size the store holds (store/reads.py: nothing unverified is served).
@@ -17,18 +21,23 @@ from dataclasses import dataclass
 
 from samizdat_node.search.model import SearchHit, SearchPage, SearchQuery
 from samizdat_node.store import Store
+from samizdat_node.sync.governance import held_governance
 from samizdat_protocol.encoding import decode
 from samizdat_protocol.entries import PAYLOAD_LIMITS
 from samizdat_protocol.errors import LocalError
-from samizdat_protocol.heads import SignedHead
+from samizdat_protocol.governance import GovernanceEntry
+from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merge import RecordView
 
 from .messages import (
+    MAX_GOVERNANCE_BYTES,
+    MAX_GOVERNANCE_ITEMS,
     MAX_RECORD_ENTRIES,
     ProvedEntry,
     ProvedHit,
     RecordAnswer,
     SearchAnswer,
+    governance_size,
 )
 
 __all__ = [
@@ -36,9 +45,25 @@ __all__ = [
     "RecordEvidence",
     "collect_hits",
     "collect_record",
+    "held_items",
     "prove_hits",
     "withdrawn_put",
 ]
+
+
+GovernanceItems = tuple[tuple[GovernanceEntry, ...], tuple[EquivocationProof, ...]]
+
+
+def held_items(store: Store) -> GovernanceItems:
+    """Every governance entry and equivocation proof ``store`` holds, in the order sync serves
+    them (sync/governance.py), or ``light.too_large`` past the light limits: a partial set
+    would show the client a state no replica of ours is in."""
+    held = held_governance(store)
+    if (len(held.entries) > MAX_GOVERNANCE_ITEMS or len(held.proofs) > MAX_GOVERNANCE_ITEMS
+            or governance_size(held.entries, held.proofs) > MAX_GOVERNANCE_BYTES):
+        raise LocalError("light.too_large", f"{len(held)} governance items do not fit a light "
+                         "answer")
+    return held.entries, held.proofs
 
 
 @dataclass(frozen=True)
@@ -52,8 +77,10 @@ class RecordEvidence:
     heads: dict[bytes, SignedHead]
     entries: tuple[ProvedEntry, ...]
 
-    def answer(self) -> RecordAnswer:
-        return RecordAnswer(self.view.record_id, tuple(self.heads.values()), self.entries)
+    def answer(self, governance: GovernanceItems = ((), ())) -> RecordAnswer:
+        """The light answer, with the governance items of :func:`held_items`."""
+        return RecordAnswer(self.view.record_id, tuple(self.heads.values()), self.entries,
+                            *governance)
 
     def entry(self, publisher: bytes, index: int) -> ProvedEntry | None:
         for item in self.entries:
@@ -72,8 +99,12 @@ def _read_entry(store: Store, publisher: bytes, index: int) -> tuple[bytes, byte
 
 def _prove(store: Store, heads: dict[bytes, SignedHead], publisher: bytes, index: int,
            header: bytes, payload: bytes | None) -> ProvedEntry:
-    head = heads[publisher]
-    proof = store.inclusion_proof(publisher, index, head.length)
+    """The entry with its inclusion proof: to the root the founders pinned when ``index`` is
+    below a revocation's or rotation's pin (spec §14: the client checks those entries against
+    the pinned root, not against a head the revoked key could still sign), else to the head."""
+    pin = store.auth_state().pins.get(publisher)
+    size = pin.length if pin is not None and index < pin.length else heads[publisher].length
+    proof = store.inclusion_proof(publisher, index, size)
     return ProvedEntry(publisher, index, header, payload, tuple(proof))
 
 
@@ -157,7 +188,8 @@ def collect_hits(store: Store, query: SearchQuery) -> tuple[SearchPage, list[Hit
 
 
 def prove_hits(store: Store, page: SearchPage, hits: Sequence[HitEvidence]) -> SearchAnswer:
-    """The light-protocol answer for hits read by :func:`collect_hits` (heads read now)."""
+    """The light-protocol answer for hits read by :func:`collect_hits` (heads and governance
+    read now)."""
     all_heads = store.heads()
     heads = {h.publisher: all_heads[h.publisher] for h in hits}
     proved = []
@@ -168,4 +200,5 @@ def prove_hits(store: Store, page: SearchPage, hits: Sequence[HitEvidence]) -> S
             entries.append(_prove(store, heads, h.publisher, index, header, None))
         proved.append(ProvedHit(h.hit.record_id, tuple(entries),
                                 {k: int(v) for k, v in h.hit.matched.items()}))
-    return SearchAnswer(tuple(heads.values()), tuple(proved), page.has_more, page.complete)
+    return SearchAnswer(tuple(heads.values()), tuple(proved), page.has_more, page.complete,
+                        *held_items(store))

@@ -12,8 +12,10 @@ Requests::
 
 Responses::
 
-    {"t": "record", "v": 1, "record": str, "heads": [head...], "entries": [proved...]}
-    {"t": "hits", "v": 1, "heads": [head...], "hits": [hit...], "more": bool, "complete": bool}
+    {"t": "record", "v": 1, "record": str, "heads": [head...], "entries": [proved...],
+     "governance": [bin...], "proofs": [bin...]}
+    {"t": "hits", "v": 1, "heads": [head...], "hits": [hit...], "more": bool, "complete": bool,
+     "governance": [bin...], "proofs": [bin...]}
     {"t": "error", "v": 1, "code": str, "message": str}
 
     proved = {"publisher": bin32, "index": int, "header": bin, "payload": bin | nil,
@@ -21,8 +23,12 @@ Responses::
     hit    = {"record": str, "entries": [proved...] (1..3), "matched": {field: int 1..5}}
 
 Every ``proved`` entry is proved against the head of its publisher in ``heads`` (exactly one
-head per publisher). Decoding is strict (house style §2): unknown types or fields, wrong types
-and anything over the limits below raise :class:`LightMessageError`, never a half-built value.
+head per publisher). ``governance`` and ``proofs`` are the signed governance entries and the
+equivocation proofs the server holds (spec §13), each the bytes of its signed document: the
+client computes the authorisation state from them as a replica does (at most
+:data:`MAX_GOVERNANCE_ITEMS` of each, :data:`MAX_GOVERNANCE_BYTES` in all). Decoding is strict
+(house style §2): unknown types or fields, wrong types and anything over the limits below
+raise :class:`LightMessageError`, never a half-built value.
 """
 
 from __future__ import annotations
@@ -34,12 +40,15 @@ from samizdat_node.search.model import MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, S
 from samizdat_protocol.encoding import DecodeLimits, decode, encode
 from samizdat_protocol.entries import MAX_HEADER_BYTES, MAX_PAYLOAD_BYTES, MAX_RECORD_ID_CHARS
 from samizdat_protocol.errors import RemoteError, SamizdatError
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.hashing import DIGEST_SIZE
-from samizdat_protocol.heads import SignedHead
+from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.signing import PUBLIC_KEY_SIZE
 
 __all__ = [
     "LIGHT_PROTOCOL",
+    "MAX_GOVERNANCE_BYTES",
+    "MAX_GOVERNANCE_ITEMS",
     "MAX_HEADS",
     "MAX_HITS",
     "MAX_HIT_ENTRIES",
@@ -58,6 +67,7 @@ __all__ = [
     "decode_request",
     "decode_response",
     "encode_message",
+    "governance_size",
 ]
 
 LIGHT_PROTOCOL = "/samizdat/light/1"
@@ -70,6 +80,10 @@ MAX_HIT_ENTRIES = 3  # the displayed put; or a retraction and the put it withdre
 MAX_HEADS = 256  # charter.MAX_PUBLISHERS
 MAX_PROOF = 64  # an inclusion proof in a log of at most 2**48 entries has at most 48 hashes
 MAX_MATCH_CLASS = 5
+# Governance items in one answer (spec §14): as many of each as one catch-up page carries
+# (wire.MAX_GOV_ITEMS), in at most a quarter of the frame, so hits and entries keep the rest.
+MAX_GOVERNANCE_ITEMS = 1024
+MAX_GOVERNANCE_BYTES = 1024 * 1024
 
 REQUEST_LIMITS = DecodeLimits(max_bytes=MAX_REQUEST_BYTES, max_str=4 * MAX_QUERY_CHARS,
                               max_bin=64, max_items=16, max_depth=1)
@@ -169,16 +183,31 @@ class ProvedEntry:
                 "payload": self.payload, "proof": list(self.proof)}
 
 
+def _governance_map(entries: tuple[GovernanceEntry, ...],
+                    proofs: tuple[EquivocationProof, ...]) -> dict[str, list[bytes]]:
+    return {"governance": [e.to_bytes() for e in entries],
+            "proofs": [p.to_bytes() for p in proofs]}
+
+
+def governance_size(entries: tuple[GovernanceEntry, ...],
+                    proofs: tuple[EquivocationProof, ...]) -> int:
+    """Bytes of the signed documents (what :data:`MAX_GOVERNANCE_BYTES` bounds)."""
+    return sum(len(e.to_bytes()) for e in entries) + sum(len(p.to_bytes()) for p in proofs)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordAnswer:
     record_id: str
     heads: tuple[SignedHead, ...]
     entries: tuple[ProvedEntry, ...]
+    governance: tuple[GovernanceEntry, ...] = ()
+    proofs: tuple[EquivocationProof, ...] = ()
 
     def to_map(self) -> dict[str, Any]:
         return {"t": "record", "v": LIGHT_VERSION, "record": self.record_id,
                 "heads": [h.to_map() for h in self.heads],
-                "entries": [e.to_map() for e in self.entries]}
+                "entries": [e.to_map() for e in self.entries],
+                **_governance_map(self.governance, self.proofs)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,11 +227,13 @@ class SearchAnswer:
     hits: tuple[ProvedHit, ...]
     more: bool
     complete: bool
+    governance: tuple[GovernanceEntry, ...] = ()
+    proofs: tuple[EquivocationProof, ...] = ()
 
     def to_map(self) -> dict[str, Any]:
         return {"t": "hits", "v": LIGHT_VERSION, "heads": [h.to_map() for h in self.heads],
                 "hits": [h.to_map() for h in self.hits], "more": self.more,
-                "complete": self.complete}
+                "complete": self.complete, **_governance_map(self.governance, self.proofs)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,23 +339,48 @@ def _hit(value: Any) -> ProvedHit:
     )
 
 
+def _documents(value: Any, name: str, parse: Any) -> tuple[Any, ...]:
+    out = []
+    for n, item in enumerate(_list(value, name, MAX_GOVERNANCE_ITEMS)):
+        if not isinstance(item, bytes):
+            raise _fail(f"{name} must be byte strings", name)
+        try:
+            out.append(parse(item))
+        except SamizdatError as exc:
+            raise _fail(f"{name}[{n}] is malformed: {exc.code}: {exc.message}", name) from exc
+    return tuple(out)
+
+
+def _governance(body: dict[str, Any]) -> tuple[tuple[GovernanceEntry, ...],
+                                                tuple[EquivocationProof, ...]]:
+    """The governance items of an answer, strictly decoded (signatures are the state's
+    concern, spec §13 rule 3: a forged entry is decoded here and changes nothing there)."""
+    entries = _documents(body["governance"], "governance", GovernanceEntry.from_bytes)
+    proofs = _documents(body["proofs"], "proofs", EquivocationProof.from_bytes)
+    if governance_size(entries, proofs) > MAX_GOVERNANCE_BYTES:
+        raise _fail(f"governance items exceed {MAX_GOVERNANCE_BYTES} bytes", "governance")
+    return entries, proofs
+
+
 def decode_response(data: bytes) -> Response:
     """A response from a server; raises :class:`LightMessageError`."""
     body = _tagged(data, RESPONSE_LIMITS)
     kind = body["t"]
     if kind == "record":
-        _fields(body, frozenset({"t", "v", "record", "heads", "entries"}))
+        _fields(body, frozenset({"t", "v", "record", "heads", "entries", "governance",
+                                 "proofs"}))
         return RecordAnswer(
-            record_id=_str(body["record"], "record", MAX_RECORD_ID_CHARS) or "",
-            heads=_heads(body["heads"]),
-            entries=tuple(_proved(e) for e in _list(body["entries"], "entries",
-                                                     MAX_RECORD_ENTRIES)))
+            _str(body["record"], "record", MAX_RECORD_ID_CHARS) or "",
+            _heads(body["heads"]),
+            tuple(_proved(e) for e in _list(body["entries"], "entries", MAX_RECORD_ENTRIES)),
+            *_governance(body))
     if kind == "hits":
-        _fields(body, frozenset({"t", "v", "heads", "hits", "more", "complete"}))
-        return SearchAnswer(heads=_heads(body["heads"]),
-                            hits=tuple(_hit(h) for h in _list(body["hits"], "hits", MAX_HITS)),
-                            more=_bool(body["more"], "more"),
-                            complete=_bool(body["complete"], "complete"))
+        _fields(body, frozenset({"t", "v", "heads", "hits", "more", "complete", "governance",
+                                 "proofs"}))
+        return SearchAnswer(_heads(body["heads"]),
+                            tuple(_hit(h) for h in _list(body["hits"], "hits", MAX_HITS)),
+                            _bool(body["more"], "more"), _bool(body["complete"], "complete"),
+                            *_governance(body))
     if kind == "error":
         _fields(body, frozenset({"t", "v", "code", "message"}))
         return LightError(_str(body["code"], "code", 100) or "light.unknown",

@@ -4,8 +4,8 @@ One request per stream, answered with one frame; :func:`~samizdat_node.p2p.serve
 caps the streams served at once and keeps a failing handler from hurting the host. Each peer
 also has a token bucket (:mod:`samizdat_node.gateway.ratelimit`): a peer over its rate gets a
 ``light.rate_limited`` error instead of an answer. Every answer carries inclusion proofs
-against the signed heads the store holds (:mod:`.evidence`), so the client needs to trust
-nothing we say.
+against the signed heads the store holds, and the governance entries and equivocation proofs it
+holds (:mod:`.evidence`), so the client needs to trust nothing we say.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from samizdat_node.p2p.serve import ServeStats, serve_protocol
 from samizdat_node.store import AsyncStore, Store
 from samizdat_protocol.errors import LocalError, RemoteError, SamizdatError
 
-from .evidence import collect_hits, collect_record, prove_hits
+from .evidence import collect_hits, collect_record, held_items, prove_hits
 from .messages import (
     LIGHT_PROTOCOL,
     MAX_HITS,
@@ -52,7 +52,7 @@ def _record(store: Store, record_id: str) -> Response:
     evidence = collect_record(store, record_id)
     if evidence is None:
         return LightError("notfound.record", f"no record {record_id!r} here")
-    return evidence.answer()
+    return evidence.answer(held_items(store))
 
 
 def _search(store: Store, request: SearchRequest) -> SearchAnswer:
@@ -68,7 +68,7 @@ def _fit(answer: SearchAnswer) -> bytes:
         hits = hits[: len(hits) // 2] if len(hits) > 1 else ()
         used = {e.publisher for h in hits for e in h.entries}
         answer = SearchAnswer(tuple(h for h in answer.heads if h.publisher in used), hits,
-                              True, answer.complete)
+                              True, answer.complete, answer.governance, answer.proofs)
         data = encode_message(answer)
     return data
 
