@@ -14,6 +14,7 @@ from samizdat_node.store.codec import (
     decode_body,
     decode_header,
     encode_body,
+    encode_flat_body,
     put_header,
     valid_record_id,
 )
@@ -40,6 +41,14 @@ def _outcome(fn: Any, *args: Any) -> tuple[str, Any]:
 @example({"ё": "x", "е": "y", "z": [1]})
 def test_encode_body_equals_encode(body: dict[str, Any]) -> None:
     assert _outcome(encode_body, body) == _outcome(encode, body)
+
+
+@given(flat_bodies)
+@example({"é": "x", "z": "y", "e\u0301": "w", "\U0001f600": [], "\uffff": True})
+def test_flat_bodies_encode_as_encode_does(body: dict[str, Any]) -> None:
+    """msgspec's sorted order is the canonical (UTF-8 byte) order of keys, also beyond the
+    BMP, where UTF-16 order would differ."""
+    assert _outcome(encode_flat_body, body) == _outcome(encode, body)
 
 
 @given(any_ids)

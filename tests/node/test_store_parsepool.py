@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -144,3 +146,38 @@ def test_idle_pool_is_stopped_and_restarted() -> None:
         assert pool.started == 2
     finally:
         pool.close()
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from samizdat_node.store.parsepool import ParsePool
+pool = ParsePool()
+for _ in range(1200):
+    if pool.warm():
+        break
+    time.sleep(0.05)
+print(*pool._executor._processes, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_child_ends_when_its_node_is_killed() -> None:
+    """A SIGKILLed node must not leave its parsing process waiting forever."""
+    node = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert node.stdout is not None
+        child = int(node.stdout.readline().split()[0])
+        os.kill(node.pid, signal.SIGKILL)
+        node.wait(10)
+        for _ in range(100):  # the child checks its parent twice a second
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child, signal.SIGKILL)
+            raise AssertionError("the parsing process outlived its node")
+    finally:
+        node.kill()

@@ -43,6 +43,7 @@ __all__ = [
     "format_row",
     "is_header",
     "parse_row",
+    "read_cell",
     "record_id_for",
     "split_line",
 ]
@@ -177,43 +178,49 @@ def _read_texts(fields: Sequence[str], body: dict[str, Value]) -> None:
 
 
 def _read_others(fields: Sequence[str], body: dict[str, Value], line: int) -> None:
-    for index, column, kind, field in _OTHER_COLUMNS:
+    for index, _column, kind, field in _OTHER_COLUMNS:
         raw = fields[index]
         if raw == "None":
             continue
         raw = _unquote(raw)
         if not raw.strip() or raw == "None":
             continue
-        if kind in (_DATE, _BIRTH):
-            iso, verbatim = memorial_date_to_iso(raw)
-            if iso is not None:
-                body[field] = iso
-            if verbatim is not None:
-                key = field + "_verbatim"
-                body[key] = clean_text(key, verbatim, TEXT_LIMITS[key])
-        elif kind == _LIST:
-            items = clean_list(field, raw.split(","))
-            if items:
-                body[field] = items
-        elif kind == _AGE:
-            _read_age(raw, body)
-        elif kind == _SEX:
-            sex = _SEX_IN.get(raw.strip().lower())
-            if sex is None:
-                raise _fail(line, column, "schema.enum", f"{raw!r} is not м/ж")
-            body[field] = sex
-        elif kind == _BOOL:
-            flag = raw.strip().upper()
-            if flag not in ("T", "F"):
-                raise _fail(line, column, "schema.enum", f"{raw!r} is not T/F")
-            body[field] = flag == "T"
-        else:  # _ID
-            raw = raw.strip()
-            if not _DIGITS.fullmatch(raw):
-                raise _fail(line, column, "schema.person_id", f"{raw!r} is not a number")
-            body[field] = raw
+        read_cell(kind, field, raw, body)
     if "source_id" not in body:
         raise _fail(line, "person_id", "schema.required", "person_id is missing")
+
+
+def read_cell(kind: int, field: str, raw: str, body: dict[str, Value]) -> None:
+    """One structured cell (not blank, not ``None``, stray quote removed) into ``body``;
+    ``SchemaError`` names the body field (parse_row turns it into the column)."""
+    if kind in (_DATE, _BIRTH):
+        iso, verbatim = memorial_date_to_iso(raw)
+        if iso is not None:
+            body[field] = iso
+        if verbatim is not None:
+            key = field + "_verbatim"
+            body[key] = clean_text(key, verbatim, TEXT_LIMITS[key])
+    elif kind == _LIST:
+        items = clean_list(field, raw.split(","))
+        if items:
+            body[field] = items
+    elif kind == _AGE:
+        _read_age(raw, body)
+    elif kind == _SEX:
+        sex = _SEX_IN.get(raw.strip().lower())
+        if sex is None:
+            raise SchemaError("schema.enum", f"{raw!r} is not м/ж", field=field)
+        body[field] = sex
+    elif kind == _BOOL:
+        flag = raw.strip().upper()
+        if flag not in ("T", "F"):
+            raise SchemaError("schema.enum", f"{raw!r} is not T/F", field=field)
+        body[field] = flag == "T"
+    else:  # _ID
+        raw = raw.strip()
+        if not _DIGITS.fullmatch(raw):
+            raise SchemaError("schema.person_id", f"{raw!r} is not a number", field=field)
+        body[field] = raw
 
 
 def _unrepresentable(field: str, why: str) -> LocalError:

@@ -11,7 +11,11 @@ never stops the import unless the caller asks for that (``--strict``):
 
 Record ids: TSV rows use ``memo2007:<person_id>``; CSV and JSONL rows use ``record_id`` when
 given, else ``<id_prefix><source_id>``. Every reject names the line, the field and the reason.
-Bytes that are not UTF-8 reject only their own line.
+Bytes that are not UTF-8 reject only their own line. An accepted body is a normalised
+``memorial.victim/1`` body (what ``validate_victim`` returns; TSV rows are built to equal it).
+
+TSV and JSONL are read line by line through :func:`read_line`, which the import pipeline
+(blocks.py) also runs on blocks of lines in a helper process, so both give the same items.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from samizdat_protocol.schema import DATE_FIELDS, FIELDS, LIST_FIELDS, validate_
 
 from .memorial_tsv import is_header, parse_row, split_line
 
-__all__ = ["FORMATS", "Accepted", "ImportItem", "Rejected", "read_export", "sniff_format"]
+__all__ = ["FORMATS", "LINE_FORMATS", "Accepted", "ImportItem", "Rejected", "decode_line",
+           "read_export", "read_line", "sniff_format"]
 
 FORMATS = ("memorial-tsv", "csv", "jsonl")
+LINE_FORMATS = ("memorial-tsv", "jsonl")  # one record per line: readable in blocks
 MAX_LINE_BYTES = 1 << 20
 
 
@@ -63,37 +69,35 @@ def _reject(line: int, exc: SamizdatError) -> Rejected:
     return Rejected(line, str(field) if field else None, exc.code, exc.message)
 
 
+def decode_line(number: int, raw: bytes) -> str | Rejected:
+    """One line of the file as text without its line ending, or why it cannot be read."""
+    if len(raw) > MAX_LINE_BYTES:
+        return Rejected(number, None, "import.line_too_long",
+                        f"line is longer than {MAX_LINE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejected(number, None, "import.encoding", f"not UTF-8 at byte {exc.start}")
+    return text.rstrip("\r\n")
+
+
 def _lines(fh: BinaryIO) -> Iterator[tuple[int, str | Rejected]]:
     for number, raw in enumerate(fh, start=1):
-        if len(raw) > MAX_LINE_BYTES:
-            yield number, Rejected(number, None, "import.line_too_long",
-                                   f"line is longer than {MAX_LINE_BYTES} bytes")
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield number, Rejected(number, None, "import.encoding",
-                                   f"not UTF-8 at byte {exc.start}")
-            continue
-        yield number, text.rstrip("\r\n")
+        yield number, decode_line(number, raw)
 
 
-def _read_tsv(fh: BinaryIO) -> Iterator[ImportItem]:
-    for number, text in _lines(fh):
-        if isinstance(text, Rejected):
-            yield text
-            continue
-        if not text.strip():
-            continue
-        fields = split_line(text)
-        if number == 1 and is_header(fields):
-            continue
-        try:
-            record_id, body = parse_row(fields, line=number)
-        except SchemaError as exc:
-            yield _reject(number, exc)
-            continue
-        yield Accepted(number, record_id, body)
+def _tsv_line(number: int, text: str, id_prefix: str) -> ImportItem | None:
+    del id_prefix  # TSV record ids are memo2007:<person_id>
+    if not text.strip():
+        return None
+    fields = split_line(text)
+    if number == 1 and is_header(fields):
+        return None
+    try:
+        record_id, body = parse_row(fields, line=number)
+    except SchemaError as exc:
+        return _reject(number, exc)
+    return Accepted(number, record_id, body)
 
 
 def _record_id(obj: dict[str, Any], id_prefix: str, line: int) -> str:
@@ -110,27 +114,37 @@ def _record_id(obj: dict[str, Any], id_prefix: str, line: int) -> str:
     return f"{id_prefix}{source_id.strip()}"
 
 
-def _read_jsonl(fh: BinaryIO, id_prefix: str) -> Iterator[ImportItem]:
+def _jsonl_line(number: int, text: str, id_prefix: str) -> ImportItem | None:
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Rejected(number, None, "import.json", f"not JSON: {exc.msg} at column "
+                        f"{exc.colno}")
+    if not isinstance(obj, dict):
+        return Rejected(number, None, "import.json", "a line must hold one JSON object")
+    try:
+        record_id = _record_id(obj, id_prefix, number)
+        return Accepted(number, record_id, validate_victim(obj))
+    except SchemaError as exc:
+        return _reject(number, exc)
+
+
+_LINE_READERS = {"memorial-tsv": _tsv_line, "jsonl": _jsonl_line}
+
+
+def read_line(fmt: str, number: int, text: str, id_prefix: str) -> ImportItem | None:
+    """The item of one decoded line of a line-based format (None: blank or the header)."""
+    return _LINE_READERS[fmt](number, text, id_prefix)
+
+
+def _read_lines(fh: BinaryIO, fmt: str, id_prefix: str) -> Iterator[ImportItem]:
+    read = _LINE_READERS[fmt]
     for number, text in _lines(fh):
-        if isinstance(text, Rejected):
-            yield text
-            continue
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield Rejected(number, None, "import.json", f"not JSON: {exc.msg} at column "
-                           f"{exc.colno}")
-            continue
-        if not isinstance(obj, dict):
-            yield Rejected(number, None, "import.json", "a line must hold one JSON object")
-            continue
-        try:
-            record_id = _record_id(obj, id_prefix, number)
-            yield Accepted(number, record_id, validate_victim(obj))
-        except SchemaError as exc:
-            yield _reject(number, exc)
+        item = text if isinstance(text, Rejected) else read(number, text, id_prefix)
+        if item is not None:
+            yield item
 
 
 def check_iso_date(value: str) -> bool:
@@ -242,10 +256,8 @@ def sniff_format(path: Path) -> str:
 def read_export(fh: BinaryIO, fmt: str, *, mapping: Mapping[str, str] | None = None,
                 id_prefix: str = "memo2007:", id_column: str | None = None) -> Iterator[ImportItem]:
     """Read an export file opened in binary mode, yielding accepted and rejected lines."""
-    if fmt == "memorial-tsv":
-        return _read_tsv(fh)
-    if fmt == "jsonl":
-        return _read_jsonl(fh, id_prefix)
+    if fmt in _LINE_READERS:
+        return _read_lines(fh, fmt, id_prefix)
     if fmt == "csv":
         if not mapping:
             raise LocalError("usage.mapping", "CSV import needs a column mapping")

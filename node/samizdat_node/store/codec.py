@@ -34,6 +34,7 @@ __all__ = [
     "decode_body",
     "decode_header",
     "encode_body",
+    "encode_flat_body",
     "put_header",
     "valid_record_id",
 ]
@@ -45,6 +46,9 @@ _TS_LIMIT = 2**53
 # use_bin_type (minimal forms, insertion order; proven by tests/node/test_store_codec.py), in
 # a third of the time.
 _pack_flat = msgspec.msgpack.Encoder().encode
+_pack_sorted = msgspec.msgpack.Encoder(order="sorted").encode
+_FLAT = frozenset({str, bool, int, list})
+_STR_ONLY = frozenset({str})
 _PUT_KEYS = ("kind", "payload", "record", "ts", "v")
 _PUT_PREV_KEYS = ("kind", "payload", "prev", "record", "ts", "v")
 
@@ -56,22 +60,30 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     """``encode(body)`` for a record body, fast when it is flat.
 
     Flat means str keys and values that are str, bool, 64-bit int, or lists of str: the shape
-    every schema-validated body has. Python orders str by code point, which is the order of
-    their UTF-8 bytes, so ``sorted`` gives the canonical key order (encoding.py).
+    every schema-validated body has. The check is a few set operations in C; anything else
+    goes to the general encoder.
     """
-    for key, value in body.items():
-        kind = type(value)
-        if type(key) is not str:
-            return encode(dict(body))
-        if kind is str or kind is bool:
-            continue
-        if kind is int and _INT_MIN <= value <= _INT_MAX:
-            continue
-        if kind is list and all(type(item) is str for item in value):
-            continue
+    kinds = set(map(type, body.values()))
+    if not kinds <= _FLAT or not set(map(type, body)) <= _STR_ONLY:
         return encode(dict(body))
+    if int in kinds and not all(_INT_MIN <= value <= _INT_MAX for value in body.values()
+                                if type(value) is int):
+        return encode(dict(body))
+    if list in kinds and not all(set(map(type, value)) <= _STR_ONLY for value in body.values()
+                                 if type(value) is list):
+        return encode(dict(body))
+    return encode_flat_body(body if type(body) is dict else dict(body))
+
+
+def encode_flat_body(body: dict[str, Any]) -> bytes:
+    """:func:`encode_body` of a body the caller knows is flat (a schema-built body: the TSV
+    importer's), without the check; ``payload.oversize`` above the payload limit.
+
+    msgspec's ``order="sorted"`` sorts str keys by their UTF-8 bytes, which is the canonical
+    order (encoding.py; property-tested against ``encode`` in tests/node/test_store_codec.py).
+    """
     try:
-        data: bytes = _pack_flat(dict(sorted(body.items())))
+        data: bytes = _pack_sorted(body)
     except (ValueError, OverflowError, UnicodeEncodeError, msgspec.EncodeError) as exc:
         raise LocalError("encode.failed", f"cannot encode value: {exc}") from exc
     if len(data) > MAX_PAYLOAD_BYTES:

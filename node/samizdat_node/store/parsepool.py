@@ -74,6 +74,19 @@ def parse_chunk(schema_id: str, start: int, headers: list[bytes],
             cols.bodies if want_bodies else None)
 
 
+def _watch_parent(parent: int) -> None:
+    """Pool initializer, in the child: end it once the process that started it is gone. A
+    pool worker holds both ends of its task pipe, so after a SIGKILL of the node it would wait
+    for work forever (and keep the spawn resource tracker alive with it)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:  # re-parented once the parent has died
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="samizdat-parent-watch", daemon=True).start()
+
+
 def _warm() -> bool:
     """Runs in the child: import what parse_chunk needs, so the first chunk does not wait."""
     from . import apply  # noqa: F401
@@ -86,8 +99,14 @@ class ParsePool:
     (thread-safe; one worker by default)."""
 
     def __init__(self, workers: int = 1, idle_seconds: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 start_method: str = "spawn") -> None:
         self.workers = max(1, workers)
+        # "fork" starts a helper in milliseconds instead of re-importing the program (1-2 s),
+        # but is safe only while the process has no other thread: for a caller that submits
+        # its first task before starting any (the CLI's import). A pool started again after
+        # a failure always spawns: by then the caller may have threads.
+        self.start_method = start_method
         self.idle_seconds = idle_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -124,10 +143,13 @@ class ParsePool:
         picklable). A child that cannot run it (killed, failed to start) gives None."""
         with self._lock:
             if self._executor is None:
-                # spawn, not fork: the node runs trio and worker threads, which fork copies
-                # in an undefined state.
+                # spawn unless asked for fork: the node runs trio and worker threads, which
+                # fork copies in an undefined state.
+                method = self.start_method if self.started == 0 else "spawn"
                 self._executor = ProcessPoolExecutor(self.workers,
-                                                     mp_context=get_context("spawn"))
+                                                     mp_context=get_context(method),
+                                                     initializer=_watch_parent,
+                                                     initargs=(os.getpid(),))
                 self.started += 1
             executor = self._executor
             self._busy += 1

@@ -9,7 +9,11 @@ Record bodies keyed by their source id become ``put`` entries, one signed head p
   deliberate :meth:`correct`);
 * each batch is validated against the charter's schema, encoded, hashed, signed and then
   stored through :func:`.apply.commit` like any batch from outside: verified against the signed
-  head and committed in one transaction with the view and search index.
+  head and committed in one transaction with the view and search index;
+* a caller that has already validated and encoded its records (the importers, in a helper
+  process: importers/blocks.py, pipeline.py) hands them over as :class:`Encoded` items, made
+  only by :func:`encode_record` or by code proven to give the same bytes; the store then does
+  only its own part (current versions, headers, tree, signature, SQLite).
 
 Per-record work is kept to a few C calls (codec.py); figures: ``python -m
 samizdat_node.bench.store``.
@@ -22,7 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from samizdat_protocol.entries import Entry, encode_payload
 from samizdat_protocol.errors import LocalError, SchemaError
@@ -43,17 +49,49 @@ from .tree import StoredTree
 from .view import Columns
 
 __all__ = [
+    "Encoded",
+    "Item",
     "OnInvalid",
     "PublishResult",
     "State",
     "append_entry",
     "current_states",
+    "encode_record",
     "has_put",
     "publish",
 ]
 
 OnInvalid = Callable[[str, SchemaError], None]
 _TS_LIMIT = 2**53
+
+
+class Encoded(NamedTuple):
+    """A record already validated against the charter's schema and canonically encoded.
+
+    ``payload`` is the canonical encoding of the *normalised* body (what :func:`encode_record`
+    returns) and ``payload_hash`` its ``hash_payload``. The store signs these bytes as they
+    are, so only code that gives exactly encode_record's bytes may build one (the importers
+    encode bodies that validation leaves unchanged: tests/node/test_import_pipeline.py). A
+    tuple, not a dataclass: a million are made per import.
+    """
+
+    record_id: str
+    payload: bytes
+    payload_hash: bytes
+
+
+# A record for publish(): (record id, body to validate) or an Encoded one.
+Item = tuple[str, Mapping[str, Any]] | Encoded
+_decode_stored = msgspec.msgpack.Decoder().decode
+
+
+def encode_record(schema_id: str, record_id: str, body: Mapping[str, Any]) -> Encoded:
+    """Validate ``body`` against ``schema_id`` (normalising it) and encode it for publishing.
+
+    Raises ``SchemaError`` (also ``payload.oversize``) as :func:`publish` would for the body.
+    """
+    payload = encode_body(validate(schema_id, body))
+    return Encoded(record_id, payload, hash_payload(payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +148,13 @@ def has_put(db: Database, publisher_id: int, record_id: str, payload_hash: bytes
     return row is not None
 
 
-def _chunks(items: Iterable[tuple[str, Mapping[str, Any]]],
-            size: int) -> Iterator[list[tuple[str, Mapping[str, Any]]]]:
+def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
     it = iter(items)
-    while chunk := list(islice(it, size)):
+    while True:
+        with paused_gc():  # the items pulled are kept until the batch is stored (bulk.py)
+            chunk = list(islice(it, size))
+        if not chunk:
+            return
         yield chunk
 
 
@@ -145,23 +186,34 @@ class _Run:
             raise exc
         self.on_invalid(record_id, exc)
 
-    def prepare(self, chunk: list[tuple[str, Mapping[str, Any]]]) -> Columns | None:
-        """Validate, encode and sign one batch; None when nothing in it changed."""
+    def prepare(self, chunk: list[Item]) -> Columns | None:
+        """Validate, encode and sign one batch; None when nothing in it changed.
+
+        ``cols.bodies`` holds the normalised body of a record given as a body, None for an
+        :class:`Encoded` one (see :meth:`bodies_for_index`).
+        """
         schema_id = self.ds.schema_id
-        fresh: dict[str, tuple[bytes, bytes, dict[str, Any]]] = {}
-        for record_id, body in chunk:
-            try:
-                clean = validate(schema_id, body)
-                payload = encode_body(clean)
-            except SchemaError as exc:
-                self.refuse(record_id, SchemaError(exc.code, f"record {record_id}: "
-                                                   f"{exc.message}", field=exc.field,
-                                                   record=record_id))
-                continue
-            if record_id in fresh or record_id in self.in_flight:
+        fresh: dict[str, tuple[bytes, bytes, dict[str, Any] | None]] = {}
+        in_flight = self.in_flight
+        for item in chunk:
+            if isinstance(item, Encoded):
+                record_id, payload, payload_hash = item
+                clean = None
+            else:
+                record_id, body = item
+                try:
+                    clean = validate(schema_id, body)
+                    payload = encode_body(clean)
+                except SchemaError as exc:
+                    self.refuse(record_id, SchemaError(exc.code, f"record {record_id}: "
+                                                       f"{exc.message}", field=exc.field,
+                                                       record=record_id))
+                    continue
+                payload_hash = hash_payload(payload)
+            if record_id in fresh or record_id in in_flight:
                 self.refuse(record_id, _duplicate(record_id))
                 continue
-            fresh[record_id] = (payload, hash_payload(payload), clean)
+            fresh[record_id] = (payload, payload_hash, clean)
         states = current_states(self.db, self.pid, list(fresh))
         cols = Columns(self.pid, self.length, [], [], [], [], [], [], [])
         now_ms = self.now_ms
@@ -199,16 +251,28 @@ class _Run:
         self.batches += 1
         return cols
 
+    @staticmethod
+    def bodies_for_index(cols: Columns) -> None:
+        """Decode the bodies an inline-indexed batch needs (Encoded items bring none). The
+        bytes were encoded from a valid body a moment ago, so a plain decode suffices."""
+        bodies, payloads = cols.bodies, cols.payloads
+        for pos, body in enumerate(bodies):
+            payload = payloads[pos]
+            if body is None and payload is not None:
+                bodies[pos] = _decode_stored(payload)
+
     def result(self) -> PublishResult:
         return PublishResult(self.appended, self.unchanged, self.retracted, self.rejected,
                              self.batches, self.length, self.head)
 
 
-def publish(db: Database, ds: Dataset, key: SigningKey,
-            bodies: Iterable[tuple[str, Mapping[str, Any]]], now_ms: int,
+def publish(db: Database, ds: Dataset, key: SigningKey, bodies: Iterable[Item], now_ms: int,
             batch_size: int = 10_000, on_invalid: OnInvalid | None = None, *,
             defer_index: Callable[[int], bool] | None = None) -> PublishResult:
     """Append a put for every record whose body changed; sign and store one head per batch.
+
+    ``bodies`` yields ``(record_id, body)`` pairs, validated and encoded here, or
+    :class:`Encoded` records, whose bytes are signed as given (see there).
 
     A body the schema refuses raises its :class:`SchemaError` (naming the record) unless
     ``on_invalid`` is given, which then receives it and the rest is published. A record id
@@ -238,6 +302,8 @@ def publish(db: Database, ds: Dataset, key: SigningKey,
                 assert run.head is not None and run.own is not None
                 run.in_flight = frozenset(cols.record_ids)
                 later = defer_index is not None and defer_index(len(cols.headers))
+                if not later:
+                    run.bodies_for_index(cols)
                 _commit_own(db, ds, key, cols, run.head, run.own, pending, later)
         _settle(pending)
     except BaseException:

@@ -46,6 +46,7 @@ from .indexer import IndexMode, check_mode, defer_for, index_pending
 from .migrations import KIND_PUT, applied_migrations, migrate
 from .parsepool import ParsedColumns
 from .publish import (
+    Item,
     OnInvalid,
     PublishResult,
     State,
@@ -282,7 +283,7 @@ class Store:
 
     add_head_only = record_head
 
-    def publish(self, key: SigningKey, bodies: Iterable[tuple[str, Mapping[str, Any]]],
+    def publish(self, key: SigningKey, bodies: Iterable[Item],
                 now_ms: int, batch_size: int = 10_000, on_invalid: OnInvalid | None = None, *,
                 index: bool | None = None) -> PublishResult:
         """Append changed records as puts, one signed head per batch (publish.py).
