@@ -26,11 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,34 @@ def _vm_hwm_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+class _ChildPeaks(threading.Thread):
+    """Samples the peak RSS (VmHWM) of this process's children (the parsing process)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mb = 0.0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.2):
+            for pid in _children(os.getpid()):
+                self.peak_mb = max(self.peak_mb, _vm_hwm_mb(pid) or 0.0)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out.extend(int(c) for c in (task / "children").read_text().split())
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 def source_dir(work: Path, count: int) -> Path:
@@ -146,9 +174,15 @@ def fetch_role(replica: str, peer: str) -> None:
     from ..service import sync_once
 
     began = time.perf_counter()
+    helpers = _ChildPeaks()
+    helpers.start()
     report = trio.run(sync_once, replica, peer)
+    helpers.stop()
+    # VmHWM, not ru_maxrss: after fork + exec Linux carries the forking parent's peak into
+    # ru_maxrss, so a fetch started by a big benchmark process reported that process's size.
     out = report.to_dict() | {"process_s": round(time.perf_counter() - began, 3),
-                              "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                              "rss_mb": _vm_hwm_mb(os.getpid()),
+                              "helper_rss_mb": helpers.peak_mb}
     print(json.dumps(out))
     if not report.ok:
         sys.exit(1)
@@ -184,7 +218,9 @@ def full_and_catch_up(work: Path, count: int, run: int) -> dict[str, Any]:
         "records": count, "full_s": full["seconds"], "full_process_s": full["process_s"],
         "full_bytes_stream": full["bytes_in"] + full["bytes_out"],
         "full_bytes_lo": (lo1 - lo0) if lo0 is not None and lo1 is not None else None,
-        "reader_rss_mb": round(full["rss_mb"], 1), "index_after_s": full["index_seconds"],
+        "reader_rss_mb": round(full["rss_mb"], 1),
+        "reader_helper_rss_mb": round(full["helper_rss_mb"], 1),
+        "index_after_s": full["index_seconds"],
         "server_rss_mb": round(server_rss, 1) if server_rss else None,
         "catchup_s": catch["seconds"], "catchup_round_trips": catch["round_trips"],
         "catchup_bytes_stream": catch["bytes_in"] + catch["bytes_out"],
