@@ -26,17 +26,16 @@ import os
 import pickle
 import shutil
 import tempfile
-import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, wait
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
-from ..store.parsepool import ParsePool, result_or_none
+from ..store.parsepool import ParsePool, on_parent_gone, result_or_none
 from .blocks import Block, encode_block, encode_file_block
 from .readers import LINE_FORMATS
 
@@ -50,7 +49,6 @@ MAX_HELPER_FAILURES = 2
 # import the program again (~100,000 records).
 HELPER_MIN_BYTES = 4 << 20
 SPAWNED_HELPER_MIN_BYTES = 64 << 20
-_WATCH_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -65,24 +63,15 @@ class _Slot:
     block: Block | None = None
 
 
-def _ready(parent: int, spool: str) -> bool:
+def _ready(spool: str) -> bool:
     """The helper's first task: answering it means the helper has started (imports done).
 
-    It also starts a watch that ends the helper, and removes the spool, if the importing
-    process dies without closing it (kill -9): a pool worker holds both ends of its task pipe
-    (forked or spawned, it gets the queue whole), so it would otherwise wait for a task
-    forever.
+    It also has the spool removed if the importing process dies without closing it (kill -9):
+    the pool's own watch (parsepool._watch_parent) then ends the helper, which would otherwise
+    wait for a task forever.
     """
-    threading.Thread(target=_watch_parent, args=(parent, spool), daemon=True,
-                     name="samizdat-import-watch").start()
+    on_parent_gone(partial(shutil.rmtree, spool, ignore_errors=True))
     return True
-
-
-def _watch_parent(parent: int, spool: str) -> None:
-    while os.getppid() == parent:  # until the parent is gone (the helper is re-parented)
-        time.sleep(_WATCH_SECONDS)
-    shutil.rmtree(spool, ignore_errors=True)
-    os._exit(0)
 
 
 class BlockReader:
@@ -195,7 +184,7 @@ class BlockReader:
 
     def _start(self) -> Future[bool | None]:
         assert self.pool is not None and self._spool is not None
-        return self.pool.submit(_ready, os.getpid(), self._spool)
+        return self.pool.submit(_ready, self._spool)
 
     def _helper_ready(self) -> bool:
         if self.pool is None:

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
@@ -39,8 +40,8 @@ from samizdat_protocol.errors import SamizdatError
 
 from .bulk import paused_gc
 
-__all__ = ["MIN_ENTRIES", "ParsePool", "ParsedColumns", "parse_chunk", "result_or_none",
-           "usable_cpus"]
+__all__ = ["MIN_ENTRIES", "ParsePool", "ParsedColumns", "on_parent_gone", "parse_chunk",
+           "result_or_none", "usable_cpus"]
 
 T = TypeVar("T")
 
@@ -74,6 +75,15 @@ def parse_chunk(schema_id: str, start: int, headers: list[bytes],
             cols.bodies if want_bodies else None)
 
 
+_ON_PARENT_GONE: list[Callable[[], object]] = []  # in the child: what to undo before ending
+
+
+def on_parent_gone(cleanup: Callable[[], object]) -> None:
+    """In a pool's child: run ``cleanup`` (e.g. remove a spool directory) before the child
+    ends because the process that started it is gone (:func:`_watch_parent`)."""
+    _ON_PARENT_GONE.append(cleanup)
+
+
 def _watch_parent(parent: int) -> None:
     """Pool initializer, in the child: end it once the process that started it is gone. A
     pool worker holds both ends of its task pipe, so after a SIGKILL of the node it would wait
@@ -82,6 +92,9 @@ def _watch_parent(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:  # re-parented once the parent has died
             time.sleep(0.5)
+        for cleanup in _ON_PARENT_GONE:
+            with suppress(Exception):  # ending regardless is the point
+                cleanup()
         os._exit(0)
 
     threading.Thread(target=watch, name="samizdat-parent-watch", daemon=True).start()
