@@ -181,3 +181,30 @@ def test_the_child_ends_when_its_node_is_killed() -> None:
             raise AssertionError("the parsing process outlived its node")
     finally:
         node.kill()
+
+
+async def test_applies_commit_in_the_order_they_were_called(tmp_path: Path) -> None:
+    """A big chunk parsed by the pool is not overtaken by a small one parsed in process (a
+    sync session starts the next apply while the previous one is still being parsed)."""
+    store = await warmed(await AsyncStore.create(tmp_path / "a.sqlite", CHARTER,
+                                                 parse_processes=1))
+    try:
+        first = log_batch(LOG, 0, MIN_ENTRIES)
+        second = log_batch(LOG, MIN_ENTRIES, MIN_ENTRIES + 10)
+        results = []
+
+        async def apply(start: int, batch: tuple[list[bytes], list[bytes | None]]) -> None:
+            end = start + len(batch[0])
+            results.append(await store.apply_batch(
+                A.public, start, batch[0], batch[1], LOG.sign(A, 1),
+                proof=LOG.tree.consistency_proof(end, N)))
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(apply, 0, first)
+                await trio.lowlevel.checkpoint()  # the first call went to the pool
+                nursery.start_soon(apply, MIN_ENTRIES, second)
+        assert [r.start for r in results] == [0, MIN_ENTRIES]
+        assert store.parsed_elsewhere == 1
+    finally:
+        await store.aclose()

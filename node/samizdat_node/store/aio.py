@@ -65,6 +65,11 @@ class AsyncStore:
             parse_processes = 1 if usable_cpus() >= 2 else 0
         self.parse_pool = ParsePool(parse_processes) if parse_processes > 0 else None
         self.parsed_elsewhere = 0  # batches whose parsing the pool did (for status and tests)
+        # Applies commit in the order they were called (a sync session relies on it, and a
+        # batch parsed elsewhere must not be overtaken by a later one parsed here): each
+        # waits for the one called before it to finish.
+        self._last_apply = trio.Event()
+        self._last_apply.set()
 
 
     @classmethod
@@ -116,19 +121,26 @@ class AsyncStore:
         """Verify and store a batch (Store.apply_batch). A big batch with aligned payloads
         is first parsed in the parsing process (once it is up: ParsePool.warm), outside the
         writer's turn, so that it overlaps the commit of the batch before it (parsepool.py)."""
-        pool = self.parse_pool
-        if pool is None or len(headers) < MIN_ENTRIES or isinstance(payloads, Mapping) \
-                or not pool.warm():
+        before, mine = self._last_apply, trio.Event()
+        self._last_apply = mine
+        try:
+            pool = self.parse_pool
+            if pool is None or len(headers) < MIN_ENTRIES or isinstance(payloads, Mapping) \
+                    or not pool.warm():
+                await before.wait()
+                return await self._writing(
+                    partial(self.store.apply_batch, publisher, start_index, headers, payloads,
+                            head, proof=proof, index=index))
+            want_bodies = not defer_for(self.store.index_mode, len(headers), index)
+            parsed = await _parsed(pool.submit_chunk(self.store.schema_id, start_index,
+                                                     headers, payloads, want_bodies))
+            self.parsed_elsewhere += parsed is not None
+            await before.wait()
             return await self._writing(
-                partial(self.store.apply_batch, publisher, start_index, headers, payloads,
-                        head, proof=proof, index=index))
-        want_bodies = not defer_for(self.store.index_mode, len(headers), index)
-        parsed = await _parsed(pool.submit_chunk(self.store.schema_id, start_index, headers,
-                                                 payloads, want_bodies))
-        self.parsed_elsewhere += parsed is not None
-        return await self._writing(
-            partial(self.store.apply_parsed, publisher, start_index, headers, payloads, head,
-                    parsed, proof=proof, index=index))
+                partial(self.store.apply_parsed, publisher, start_index, headers, payloads,
+                        head, parsed, proof=proof, index=index))
+        finally:
+            mine.set()
 
     async def record_head(self, head: SignedHead) -> HeadOutcome:
         return await self._writing(partial(self.store.record_head, head))
