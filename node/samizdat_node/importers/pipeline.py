@@ -258,9 +258,7 @@ class BlockReader:
         if pool is None:
             return
         for slot in self._pending:
-            if slot.future is not None:
-                slot.future.cancel()
-                slot.future = None
+            slot.future = None  # abandoned, never cancelled (store/aio.py _parsed says why)
         pool.close()
 
 

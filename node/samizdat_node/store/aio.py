@@ -265,9 +265,9 @@ async def _parsed(future: Future[ParsedColumns | None]) -> ParsedColumns | None:
             token.run_sync_soon(finished.set)
 
     future.add_done_callback(wake)
-    try:
-        await finished.wait()
-    except BaseException:
-        future.cancel()
-        raise
+    # Cancelled meanwhile: the future is abandoned, not cancelled (the child finishes a chunk
+    # nobody reads). CPython 3.11's pool crashes its manager thread when it breaks with a
+    # cancelled future pending (terminate_broken sets an exception on it), leaving the
+    # futures after it unresolved forever: parsepool.py never cancels one.
+    await finished.wait()
     return result_or_none(future)

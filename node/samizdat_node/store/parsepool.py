@@ -191,7 +191,7 @@ class ParsePool:
             if executor is None or self._executor is executor:
                 executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=False)
 
     def close_if_idle(self) -> bool:
         """Stop the child after ``idle_seconds`` without work; True if it was stopped."""
@@ -207,7 +207,9 @@ class ParsePool:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            # No cancel_futures: see aio._parsed (a cancelled future pending when the pool
+            # breaks kills CPython 3.11's manager thread); pending work is a few chunks.
+            executor.shutdown(wait=True)
 
 
 def result_or_none(future: Future[T | None]) -> T | None:
