@@ -16,16 +16,17 @@ for a size the store holds (store/reads.py: nothing unverified is served).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from samizdat_node.search.model import SearchHit, SearchPage, SearchQuery
 from samizdat_node.store import Store
+from samizdat_node.store.view import withdrawn_put
 from samizdat_node.sync.governance import held_governance
 from samizdat_protocol.encoding import decode
 from samizdat_protocol.entries import PAYLOAD_LIMITS
 from samizdat_protocol.errors import LocalError
-from samizdat_protocol.governance import GovernanceEntry
+from samizdat_protocol.governance import GovernanceEntry, Pin
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merge import RecordView
 
@@ -97,12 +98,12 @@ def _read_entry(store: Store, publisher: bytes, index: int) -> tuple[bytes, byte
     return got.headers[0], got.payloads[0]
 
 
-def _prove(store: Store, heads: dict[bytes, SignedHead], publisher: bytes, index: int,
-           header: bytes, payload: bytes | None) -> ProvedEntry:
+def _prove(store: Store, heads: dict[bytes, SignedHead], pins: Mapping[bytes, Pin],
+           publisher: bytes, index: int, header: bytes, payload: bytes | None) -> ProvedEntry:
     """The entry with its inclusion proof: to the root the founders pinned when ``index`` is
     below a revocation's or rotation's pin (spec §14: the client checks those entries against
     the pinned root, not against a head the revoked key could still sign), else to the head."""
-    pin = store.auth_state().pins.get(publisher)
+    pin = pins.get(publisher)
     size = pin.length if pin is not None and index < pin.length else heads[publisher].length
     proof = store.inclusion_proof(publisher, index, size)
     return ProvedEntry(publisher, index, header, payload, tuple(proof))
@@ -119,7 +120,8 @@ def collect_record(store: Store, record_id: str) -> RecordEvidence | None:
     raw = [_read_entry(store, item.publisher, item.index) for item in view.history]
     all_heads = store.heads()
     heads = {item.publisher: all_heads[item.publisher] for item in view.history}
-    entries = tuple(_prove(store, heads, item.publisher, item.index, header, payload)
+    pins = store.auth_state().pins
+    entries = tuple(_prove(store, heads, pins, item.publisher, item.index, header, payload)
                     for item, (header, payload) in zip(view.history, raw, strict=True))
     return RecordEvidence(view, heads, entries)
 
@@ -141,18 +143,6 @@ class HitEvidence:
     @property
     def retracted(self) -> bool:
         return self.retraction is not None
-
-
-def withdrawn_put(view: RecordView) -> tuple[bytes, int, int, str] | None:
-    """(publisher, put index, retract index, reason) of a retracted record: the last put the
-    first retraction in display order withdrew (the text search indexed, store/view.py)."""
-    if not view.retracted or not view.retractions:
-        return None
-    first = view.retractions[0]
-    puts = [item.index for item in view.history
-            if item.publisher == first.publisher and item.entry.kind == "put"
-            and item.index < first.index and not item.erased]
-    return (first.publisher, max(puts), first.index, first.reason) if puts else None
 
 
 def collect_hits(store: Store, query: SearchQuery) -> tuple[SearchPage, list[HitEvidence]]:
@@ -192,12 +182,13 @@ def prove_hits(store: Store, page: SearchPage, hits: Sequence[HitEvidence]) -> S
     read now)."""
     all_heads = store.heads()
     heads = {h.publisher: all_heads[h.publisher] for h in hits}
+    pins = store.auth_state().pins
     proved = []
     for h in hits:
-        entries = [_prove(store, heads, h.publisher, h.index, h.header, h.payload)]
+        entries = [_prove(store, heads, pins, h.publisher, h.index, h.header, h.payload)]
         if h.retraction is not None:
             index, header = h.retraction
-            entries.append(_prove(store, heads, h.publisher, index, header, None))
+            entries.append(_prove(store, heads, pins, h.publisher, index, header, None))
         proved.append(ProvedHit(h.hit.record_id, tuple(entries),
                                 {k: int(v) for k, v in h.hit.matched.items()}))
     return SearchAnswer(tuple(heads.values()), tuple(proved), page.has_more, page.complete,

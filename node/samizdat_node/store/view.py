@@ -35,7 +35,8 @@ from .dataset import Dataset
 from .migrations import KIND_PUT
 from .search_adapter import index_rows, mark_stale, search_remove, search_set_retracted
 
-__all__ = ["Columns", "merge_stored", "refresh_search", "remerge_records", "update_view"]
+__all__ = ["Columns", "merge_stored", "refresh_search", "remerge_records", "update_view",
+           "withdrawn_put"]
 
 
 @dataclass(slots=True)
@@ -239,17 +240,24 @@ def refresh_search(conn: sqlite3.Connection, ds: Dataset, row_id: int, record_id
         search_remove(conn, [row_id])
 
 
-def _retracted_source(view: RecordView, ids: dict[bytes, int]) -> tuple[int, int] | None:
-    """Where the text of a retracted record comes from: the last put the first retraction
-    (in display order) withdrew. Found and shown as retracted (design §3), and chosen from the
-    entries alone, so every node indexes the same text whatever order entries came in."""
+def withdrawn_put(view: RecordView) -> tuple[bytes, int, int, str] | None:
+    """(publisher, put index, retract index, reason) of a retracted record: where its text
+    comes from, the last put the first retraction (in display order) withdrew. Found and shown
+    as retracted (design §3), and chosen from the entries alone, so every node indexes the
+    same text whatever order entries came in (and a light client's hit is checked by it)."""
     if not view.retracted or not view.retractions:
         return None
     first = view.retractions[0]
     puts = [item.index for item in view.history
             if item.publisher == first.publisher and item.entry.kind == "put"
             and item.index < first.index and not item.erased]
-    return (ids[first.publisher], max(puts)) if puts else None
+    return (first.publisher, max(puts), first.index, first.reason) if puts else None
+
+
+def _retracted_source(view: RecordView, ids: dict[bytes, int]) -> tuple[int, int] | None:
+    """:func:`withdrawn_put` as (publisher row id, put index), for the search index."""
+    found = withdrawn_put(view)
+    return None if found is None else (ids[found[0]], found[1])
 
 
 def _payload_body(conn: sqlite3.Connection, pub: int, idx: int) -> dict[str, Any] | None:
