@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     # trio-typing's stubs shadow trio's annotations and do not re-export TaskStatus.
     from trio_typing import TaskStatus
 
-__all__ = ["Node", "NodeConfig", "main", "run_node", "serve", "sync_once"]
+__all__ = ["Node", "NodeConfig", "config_flags", "main", "run_node", "serve", "sync_once"]
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +368,24 @@ async def sync_once(target: Path | str | AsyncStore, peer: str, *,
                 await store.aclose()
 
 
+def config_flags(args: argparse.Namespace) -> dict[tuple[str, str], object]:
+    """The config.toml settings a serving command's flags override (``--listen``,
+    ``--bootstrap``, ``--no-mdns``, ``--gateway``, ``--metrics``): for ``samizdat serve`` and
+    ``python -m samizdat_node.service`` alike."""
+    flags: dict[tuple[str, str], object] = {}
+    if args.listen:
+        flags[("network", "listen")] = args.listen
+    if args.bootstrap:
+        flags[("network", "bootstrap")] = args.bootstrap
+    if args.no_mdns:
+        flags[("network", "mdns")] = False
+    if args.gateway is not None:
+        flags[("gateway", "listen")] = args.gateway
+    if args.metrics is not None:
+        flags[("metrics", "listen")] = args.metrics
+    return flags
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m samizdat_node.service",
                                      description="Run a samizdat node (sync, gossip, discovery).")
@@ -391,18 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    flags: dict[tuple[str, str], object] = {}
-    if args.listen:
-        flags[("network", "listen")] = args.listen
-    if args.bootstrap is not None:
-        flags[("network", "bootstrap")] = args.bootstrap
-    if args.no_mdns:
-        flags[("network", "mdns")] = False
-    if args.gateway is not None:
-        flags[("gateway", "listen")] = args.gateway
-    if args.metrics is not None:
-        flags[("metrics", "listen")] = args.metrics
-    config = NodeConfig.from_node_dir(open_node_dir(args.data, flags=flags))
+    config = NodeConfig.from_node_dir(open_node_dir(args.data, flags=config_flags(args)))
     if args.no_dht:
         config = replace(config, dht=False)
     if args.anti_entropy is not None:

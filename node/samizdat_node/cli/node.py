@@ -33,7 +33,7 @@ from ..p2p.host import open_host
 from ..p2p.identity import Identity
 from ..progress import ProgressBars
 from ..search.model import SearchQuery
-from ..service import STATUS_FILENAME, Node, NodeConfig, serve, sync_once
+from ..service import STATUS_FILENAME, Node, NodeConfig, config_flags, serve, sync_once
 from ..sync.server import unwrap
 from .charter import read_charter
 from .common import add_data, add_json, add_quiet, emit_json, names_of, node_dir, short
@@ -103,18 +103,7 @@ def register(sub: Any) -> None:
 # --- serve -------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    flags: dict[tuple[str, str], object] = {}
-    if args.listen:
-        flags[("network", "listen")] = args.listen
-    if args.bootstrap:
-        flags[("network", "bootstrap")] = args.bootstrap
-    if args.no_mdns:
-        flags[("network", "mdns")] = False
-    if args.gateway is not None:
-        flags[("gateway", "listen")] = args.gateway
-    if args.metrics is not None:
-        flags[("metrics", "listen")] = args.metrics
-    config = NodeConfig.from_node_dir(node_dir(args, flags),
+    config = NodeConfig.from_node_dir(node_dir(args, config_flags(args)),
                                       status_interval=args.status_interval)
     if args.no_dht:
         config = replace(config, dht=False)
