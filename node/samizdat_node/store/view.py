@@ -124,13 +124,8 @@ def update_view(conn: sqlite3.Connection, ds: Dataset, cols: Columns, *,
     if search:
         index_rows(conn, search)
     for record_id in slow:
-        row = existing.get(record_id)
-        if row is None:
-            _remerge(conn, ds, record_id, (next_id, None, None, 0), new=True,
-                     defer_index=defer_index)
-            next_id += 1
-        else:
-            _remerge(conn, ds, record_id, row, new=False, defer_index=defer_index)
+        next_id = _remerge_row(conn, ds, record_id, existing.get(record_id), next_id,
+                               defer_index)
     return len(names)
 
 
@@ -155,18 +150,27 @@ def remerge_records(conn: sqlite3.Connection, ds: Dataset, record_ids: Sequence[
                     else:
                         search_remove(conn, [row[0]])
                 continue
-            if row is None:
-                _remerge(conn, ds, record_id, (next_id, None, None, 0), new=True,
-                         defer_index=defer_index)
-                next_id += 1
-            else:
-                _remerge(conn, ds, record_id, row, new=False, defer_index=defer_index)
+            next_id = _remerge_row(conn, ds, record_id, row, next_id, defer_index)
             done += 1
     return done
 
 
-def _existing(conn: sqlite3.Connection,
-              record_ids: Sequence[str]) -> dict[str, tuple[int, int | None, int | None, int]]:
+def _remerge_row(conn: sqlite3.Connection, ds: Dataset, record_id: str, row: _Row | None,
+                 next_id: int, defer_index: bool) -> int:
+    """Merge one record into its view row (``row``, or a new one keyed ``next_id`` when it has
+    none); returns the next free row key."""
+    if row is None:
+        _remerge(conn, ds, record_id, (next_id, None, None, 0), new=True,
+                 defer_index=defer_index)
+        return next_id + 1
+    _remerge(conn, ds, record_id, row, new=False, defer_index=defer_index)
+    return next_id
+
+
+_Row = tuple[int, int | None, int | None, int]  # a records row: id, publisher, idx, retracted
+
+
+def _existing(conn: sqlite3.Connection, record_ids: Sequence[str]) -> dict[str, _Row]:
     if not record_ids:
         return {}
     rows = conn.execute(
@@ -177,7 +181,7 @@ def _existing(conn: sqlite3.Connection,
 
 
 def _remerge(conn: sqlite3.Connection, ds: Dataset, record_id: str,
-             old: tuple[int, int | None, int | None, int], *, new: bool,
+             old: _Row, *, new: bool,
              defer_index: bool = False) -> None:
     view = merge_stored(conn, ds, record_id)
     if view is None:  # pragma: no cover - the batch just stored an entry naming it
