@@ -185,20 +185,22 @@ def entries_range(conn: sqlite3.Connection, ds: Dataset, publisher: bytes, start
 def prove_inclusion(conn: sqlite3.Connection, ds: Dataset, publisher: bytes, index: int,
                     size: int) -> list[bytes]:
     """Inclusion proof of entry ``index`` in the publisher's tree of ``size`` (<= held)."""
-    pid = _pid(ds, publisher)
-    held = held_length(conn, pid)
-    if size > held:
-        raise LocalError("usage.range", f"size {size} exceeds the {held} entries held")
-    return inclusion_proof(StoredTree(conn, pid, held), index, size)
+    return inclusion_proof(_tree_holding(conn, ds, publisher, size), index, size)
 
 
 def prove_consistency(conn: sqlite3.Connection, ds: Dataset, publisher: bytes, old: int,
                       new: int) -> list[bytes]:
+    return consistency_proof(_tree_holding(conn, ds, publisher, new), old, new)
+
+
+def _tree_holding(conn: sqlite3.Connection, ds: Dataset, publisher: bytes,
+                  size: int) -> StoredTree:
+    """The publisher's held tree, which must reach ``size`` entries."""
     pid = _pid(ds, publisher)
     held = held_length(conn, pid)
-    if new > held:
-        raise LocalError("usage.range", f"size {new} exceeds the {held} entries held")
-    return consistency_proof(StoredTree(conn, pid, held), old, new)
+    if size > held:
+        raise LocalError("usage.range", f"size {size} exceeds the {held} entries held")
+    return StoredTree(conn, pid, held)
 
 
 def record_view(conn: sqlite3.Connection, ds: Dataset, record_id: str) -> RecordView | None:
