@@ -222,7 +222,9 @@ def test_a_killed_helper_costs_time_not_records(tmp_path: Path) -> None:
                     if killed == kills or reader.failures < killed:
                         continue  # done, or the last kill is not noticed yet
                     if reader.helped > helped_then:  # a helper is at work: kill it
-                        os.kill(pool.submit(os.getpid).result() or 0, signal.SIGKILL)
+                        helper = pool.submit(os.getpid).result(60)
+                        assert helper is not None and helper != os.getpid()
+                        os.kill(helper, signal.SIGKILL)
                         killed, helped_then = killed + 1, reader.helped
                     else:  # let the new helper start (the pool starts one) first
                         assert reader.wait_started(60)

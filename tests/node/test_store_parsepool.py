@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -144,6 +145,30 @@ def test_idle_pool_is_stopped_and_restarted() -> None:
         assert pool.close_if_idle() and not pool.running
         assert pool.submit_chunk(SCHEMA, 0, headers, payloads, False).result(60) is not None
         assert pool.started == 2
+    finally:
+        pool.close()
+
+
+def test_a_broken_pools_late_failures_leave_the_next_pool_alone() -> None:
+    """Tasks of a killed child fail one after another; once the first has made the pool start
+    a new child, the later failures must not stop that healthy one (they once did: a killed
+    import helper then went unnoticed and its replacement was replaced again)."""
+    pool = ParsePool()
+    try:
+        first = pool.submit(os.getpid).result(60)
+        assert first is not None and pool.started == 1
+        running, queued = pool.submit(time.sleep, 30), pool.submit(time.sleep, 30)
+        first_failed, go_on, second_failed = (threading.Event() for _ in range(3))
+        # Callbacks run in the order added, in the broken pool's thread: ours after the pool's.
+        running.add_done_callback(lambda _: (first_failed.set(), go_on.wait(30)))
+        queued.add_done_callback(lambda _: second_failed.set())
+        os.kill(first, signal.SIGKILL)
+        assert first_failed.wait(30)
+        second = pool.submit(os.getpid).result(60)  # the new child, while failures go on
+        go_on.set()
+        assert second_failed.wait(30)
+        assert second is not None and second != first and pool.started == 2
+        assert pool.submit(os.getpid).result(60) == second and pool.started == 2
     finally:
         pool.close()
 

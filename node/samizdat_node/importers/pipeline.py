@@ -106,6 +106,7 @@ class BlockReader:
         self.failures = 0  # times the helper failed (each time its blocks were read here)
         self.helped = 0  # blocks the helper read
         self._failed_generation = 0
+        self._warm_generation = 0  # the helper the warm-up call (_warm) was given to
         self._next_line = 1
         # Where the next block starts in the file (for the helper; a pipe has no position).
         self._offset = fh.tell() if pool is not None else 0
@@ -184,7 +185,9 @@ class BlockReader:
 
     def _start(self) -> Future[bool | None]:
         assert self.pool is not None and self._spool is not None
-        return self.pool.submit(_ready, self._spool)
+        warm = self.pool.submit(_ready, self._spool)
+        self._warm_generation = self.pool.started
+        return warm
 
     def _helper_ready(self) -> bool:
         if self.pool is None:
@@ -194,7 +197,7 @@ class BlockReader:
                 return False
             warm, self._warm = self._warm, None
             if result_or_none(warm) is None:
-                self._failed(self.pool.started)
+                self._failed(self._warm_generation)
                 return False
         return True
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
+from functools import partial
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
@@ -169,29 +170,31 @@ class ParsePool:
         try:
             future: Future[T | None] = executor.submit(fn, *args)
         except (BrokenProcessPool, RuntimeError):
-            self._done(None)
+            self._done(executor, None)
             self._discard(executor)
             failed: Future[T | None] = Future()
             failed.set_result(None)
             return failed
-        future.add_done_callback(self._done)
+        future.add_done_callback(partial(self._done, executor))
         return future
 
-    def _done(self, future: Future[Any] | None) -> None:
+    def _done(self, executor: ProcessPoolExecutor, future: Future[Any] | None) -> None:
         with self._lock:
             self._busy -= 1
             self._last_used = self._clock()
         if future is not None and not future.cancelled() \
                 and isinstance(future.exception(), BrokenProcessPool):
-            self._discard(None)
+            self._discard(executor)
 
-    def _discard(self, executor: ProcessPoolExecutor | None) -> None:
-        """Forget a broken pool (a killed child); the next submit starts a new one."""
+    def _discard(self, executor: ProcessPoolExecutor) -> None:
+        """Forget a broken pool (a killed child); the next submit starts a new one. Only
+        that pool: its tasks fail one by one, and a later failure must not stop the pool
+        started after the first."""
         with self._lock:
-            if executor is None or self._executor is executor:
-                executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False)
+            if self._executor is not executor:
+                return
+            self._executor = None
+        executor.shutdown(wait=False)
 
     def close_if_idle(self) -> bool:
         """Stop the child after ``idle_seconds`` without work; True if it was stopped."""
