@@ -55,13 +55,15 @@ from .p2p.identity import Identity, load_or_create_identity
 from .store import AsyncStore
 from .sync import SchedulerConfig, SyncLimits, SyncReport, SyncScheduler, SyncServer, catch_up
 from .sync.repair import RepairItem, damaged_indices, fetch_verified
+from .sync.server import unwrap
 from .sync.session import SyncProgress
 
 if TYPE_CHECKING:
     # trio-typing's stubs shadow trio's annotations and do not re-export TaskStatus.
     from trio_typing import TaskStatus
 
-__all__ = ["Node", "NodeConfig", "config_flags", "main", "run_node", "serve", "sync_once"]
+__all__ = ["Node", "NodeConfig", "config_flags", "main", "run_node", "run_serving", "serve",
+           "sync_once"]
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +329,19 @@ async def serve(config: NodeConfig, *, on_ready: Any = None) -> None:
                 break
 
 
+def run_serving(config: NodeConfig, *, on_ready: Any = None) -> None:
+    """:func:`serve` in a new trio run. A service that could not start (a listen, gateway or
+    metrics address taken or malformed) fails inside the node's nurseries: its own
+    :class:`SamizdatError` is raised, not the exception group around it."""
+    try:
+        trio.run(partial(serve, config, on_ready=on_ready))
+    except BaseExceptionGroup as group:
+        inner = unwrap(group)
+        if isinstance(inner, SamizdatError):
+            raise inner from None
+        raise
+
+
 async def sync_once(target: Path | str | AsyncStore, peer: str, *,
                     limits: SyncLimits | None = None, index: bool = True,
                     progress: SyncProgress | None = None,
@@ -423,7 +438,11 @@ def main(argv: list[str] | None = None) -> int:
                           "gateway": node.gateway_url, "metrics": node.metrics_url}),
               flush=True)
 
-    trio.run(partial(serve, config, on_ready=ready))
+    try:
+        run_serving(config, on_ready=ready)
+    except SamizdatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

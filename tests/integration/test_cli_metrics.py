@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,3 +103,11 @@ def test_a_metrics_address_that_cannot_be_served_is_a_usage_error(tmp_path: Path
             result = fails(2, "serve", "--data", str(node), "--listen", "/ip4/127.0.0.1/tcp/0",
                            "--no-mdns", "--no-dht", "--metrics", address)
             assert "[usage.listen]" in result.stderr and "metrics" in result.stderr
+            assert "Traceback" not in result.stderr
+        # The service module's own entry point reports the same error, not an exception group.
+        proc = subprocess.run([sys.executable, "-m", "samizdat_node.service", "--data", str(node),
+                               "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-dht",
+                               "--metrics", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and proc.stderr.startswith("error: ")
+        assert "[usage.listen]" in proc.stderr and "Traceback" not in proc.stderr

@@ -26,15 +26,14 @@ from typing import Any
 import trio
 
 from samizdat_protocol.charter import SignedCharter
-from samizdat_protocol.errors import LocalError, RemoteError, SamizdatError
+from samizdat_protocol.errors import LocalError, RemoteError
 
 from ..light import RemoteSearch, VerifiedRecord, fetch_record, remote_search_page
 from ..p2p.host import open_host
 from ..p2p.identity import Identity
 from ..progress import ProgressBars
 from ..search.model import SearchQuery
-from ..service import STATUS_FILENAME, Node, NodeConfig, config_flags, serve, sync_once
-from ..sync.server import unwrap
+from ..service import STATUS_FILENAME, Node, NodeConfig, config_flags, run_serving, sync_once
 from .charter import read_charter
 from .common import add_data, add_json, add_quiet, emit_json, names_of, node_dir, short
 from .render import (
@@ -125,15 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"metrics   {node.metrics_url}/metrics")
         print("serving; Ctrl-C or SIGTERM stops", flush=True)
 
-    try:
-        trio.run(partial(serve, config, on_ready=ready))
-    except BaseExceptionGroup as group:
-        # A service that could not start (a gateway or metrics address taken or malformed)
-        # fails inside the node's nurseries: report its own error, not the group.
-        inner = unwrap(group)
-        if isinstance(inner, SamizdatError):
-            raise inner from None
-        raise
+    run_serving(config, on_ready=ready)
     if args.json:
         print(json.dumps({"event": "stopped"}), flush=True)
     else:
