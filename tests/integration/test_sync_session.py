@@ -170,9 +170,12 @@ async def test_a_new_mirror_downloads_each_entry_once_from_several_peers(tmp_pat
                     return await mirror.store.length(KEYS[0].public) == 3000
 
                 assert await eventually(synced, 30)
-                await trio.sleep(0.5)  # let every session (one per peer) finish
+
+                async def every_session_ended() -> bool:  # one per peer
+                    return len({r.peer for r in mirror.scheduler.reports}) == 3
+
+                assert await eventually(every_session_ended, 20)
                 reports = list(mirror.scheduler.reports)
-                assert len({r.peer for r in reports}) == 3
                 assert sum(r.fetched for r in reports) == 3000
                 # Sessions that started while another fetched the log skipped it.
                 assert sum(r.chunks for r in reports) == -(-3000 // 4096)
