@@ -65,10 +65,8 @@ def test_validator_verdicts() -> None:
     h3 = _log(3).sign(KEYS[0], 1)
     h5 = _log(5).sign(KEYS[0], 2)
     forged = SignedHead(DATASET, h5.publisher, 5, h5.root, h5.timestamp, bytes(64))
-    alien = sign_head(STRANGER, DATASET, 5, h5.root, 1)
     other_dataset = sign_head(KEYS[0], b"\3" * 32, 5, h5.root, 1)
     assert v.check("p", _heads(forged), 0).action == REJECT
-    assert v.check("p", _heads(alien), 0).action == REJECT
     assert v.check("p", _heads(other_dataset), 0).action == REJECT
     assert v.check("p", b"\x93garbage", 0).action == REJECT
     assert v.check("p", encode({"t": "heads", "heads": []}), 0).action == REJECT
@@ -83,6 +81,30 @@ def test_validator_verdicts() -> None:
     fork = _log(5, variant="-fork").sign(KEYS[0], 9)
     verdict = v.check("p", _heads(fork), 0)
     assert verdict.action == ACCEPT and verdict.conflicts == (fork,)
+
+
+def test_a_validly_signed_unknown_key_is_ignored_and_asks_for_a_catch_up() -> None:
+    """Perhaps a rotation or a new publisher we do not hold yet (decision 0008): no blame,
+    not forwarded, and a catch-up from the sender at most once an ask_interval."""
+    v = _validator()
+    known = _log(5).sign(KEYS[0], 1)
+    alien = sign_head(STRANGER, DATASET, 5, known.root, 1)
+    forged_alien = SignedHead(DATASET, STRANGER.public, 5, known.root, 1, bytes(64))
+    assert v.check("p", _heads(forged_alien), 0).action == REJECT  # a bad signature still is
+    first = v.check("p", _heads(alien), 0)
+    assert (first.action, first.ask, first.news) == (IGNORE, True, ())
+    assert not v.check("p", _heads(alien), 29).ask  # asked of p already
+    assert v.check("q", _heads(alien), 29).ask  # another sender
+    assert v.check("p", _heads(alien), 31).ask  # an ask_interval later
+    assert not v.check("me", _heads(alien), 40, local=True).ask  # never of ourselves
+    mixed = v.check("r", _heads(known, alien), 40)  # the whole message waits for governance
+    assert (mixed.action, mixed.ask, mixed.news) == (IGNORE, True, ())
+    assert v.check("r", _heads(known), 41).news == (known,)  # nothing was noted from it
+    fork_root = _log(5, "-fork").sign(KEYS[0], 2).root
+    proof = EquivocationProof(sign_head(STRANGER, DATASET, 5, known.root, 1),
+                              sign_head(STRANGER, DATASET, 5, fork_root, 2))
+    verdict = v.check("s", encode_message(GossipEquivocation(proof)), 50)
+    assert (verdict.action, verdict.ask) == (IGNORE, True)
 
 
 def test_equivocation_proofs_are_checked_and_deduplicated() -> None:
@@ -147,7 +169,8 @@ async def test_invalid_gossip_is_not_forwarded_and_its_sender_is_banned(tmp_path
     topic = topic_for(DATASET)
     real = _log(60).sign(KEYS[0], 1)
     forged = SignedHead(DATASET, real.publisher, 60, real.root, 1, bytes(64))
-    alien = sign_head(STRANGER, DATASET, 60, real.root, 1)
+    alien = sign_head(STRANGER, DATASET, 60, real.root, 1)  # no offence: ignored (0008)
+    other_dataset = sign_head(KEYS[0], b"\3" * 32, 60, real.root, 1)
     with trio.fail_after(60):
         async with (running_nodes([node_config(d, anti_entropy=3600) for d in dirs]) as nodes,
                     open_host(Identity.generate(), LOOPBACK) as hostile_host,
@@ -156,7 +179,8 @@ async def test_invalid_gossip_is_not_forwarded_and_its_sender_is_banned(tmp_path
             peer = await connect(hostile_host, victim.addrs()[0])
             await _wait_subscribed(hostile, peer, topic)
             before = await victim.store.run_sync(lambda s: s.status())
-            for data in (_heads(forged), _heads(alien), b"\x81\xa1t\xa5heads"):
+            for data in (_heads(alien), _heads(forged), _heads(other_dataset),
+                         b"\x81\xa1t\xa5heads"):
                 await hostile.publish(topic, data)
                 await trio.sleep(0.2)
 
@@ -164,7 +188,7 @@ async def test_invalid_gossip_is_not_forwarded_and_its_sender_is_banned(tmp_path
                 return str(hostile_host.get_id()) in victim.gossip.stats.banned
 
             assert await eventually(banned, 10)
-            assert victim.gossip.stats.rejected == 3
+            assert victim.gossip.stats.rejected == 3 and victim.gossip.stats.unknown == 1
             assert victim.backoff.failures(str(hostile_host.get_id())) >= 1
 
             async def cut_off() -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from samizdat_node.gossip import ACCEPT, IGNORE, REJECT, HeadValidator
+from samizdat_node.gossip import ACCEPT, IGNORE, REJECT, HeadValidator, topic_for
 from samizdat_node.p2p.host import connect, open_host
 from samizdat_node.p2p.identity import Identity
 from samizdat_node.p2p.serve import serve_protocol
@@ -30,12 +30,14 @@ from samizdat_protocol.signing import SigningKey
 from samizdat_protocol.wire import (
     GossipEquivocation,
     GossipGovernance,
+    GossipHeads,
     GovGet,
     GovReply,
     Hello,
     encode_message,
     governance_digest,
 )
+from tests.integration.test_gossip import _wait_subscribed, plain_pubsub
 from tests.integration.test_sync_support import (
     CHARTER,
     KEYS,
@@ -102,7 +104,10 @@ def test_gossip_validator_checks_governance_entries() -> None:
     forged = GovernanceEntry(entry.body, ((FOUNDER.public, bytes(64)),))
     other = propose(b"\x01" * 32, 1, "add_publisher", {"key": NEW.public, "name": "x"},
                     0).sign(FOUNDER)
-    assert check(stranger_only) == REJECT  # no founder in force signed it
+    # Signed, but by no founder in force: perhaps founders a decision we lack put in force,
+    # so no blame, and a catch-up from the sender (decision 0008).
+    ignored = v.check("peer", encode_message(GossipGovernance(stranger_only)), 0.0)
+    assert (ignored.action, ignored.ask) == (IGNORE, True)
     assert check(forged) == REJECT  # a founder's key with a signature that does not verify
     assert check(other) == REJECT  # another dataset
     verdict = v.check("peer", encode_message(GossipGovernance(entry)), 0.0)
@@ -113,7 +118,7 @@ def test_gossip_validator_checks_governance_entries() -> None:
     assert check(entry, local=True) == ACCEPT  # our own announcement always goes out
     # The founders in force decide: after set_founders the old founder alone is refused.
     v.founders = frozenset({KEYS[2].public})
-    assert check(decided(2, "add_publisher", {"key": NEW.public, "name": "y"})) == REJECT
+    assert check(decided(2, "add_publisher", {"key": NEW.public, "name": "y"})) == IGNORE
     # Proofs are named by their heads, in either order.
     proof = a_fork(2)
     flipped = EquivocationProof(proof.longer, proof.shorter)
@@ -295,6 +300,49 @@ async def test_a_decision_reaches_a_running_peer_by_gossip_and_the_new_key_follo
             assert await eventually(same, 15)
             assert await nodes[1].store.length(NEW.public) == 50
             assert nodes[1].gossip.stats.rejected == 0  # the new key's heads were accepted
+
+
+async def test_a_new_keys_head_before_its_rotation_is_no_offence_and_brings_the_rotation(
+        tmp_path: Path) -> None:
+    """Gossip keeps no order: a rotation's new key may be heard of before the rotation. The
+    node ignores the head without blame and catches up from the sender, which brings the
+    rotation first and then the new key's log (decision 0008)."""
+    node_dir = make_node_dir(tmp_path, "node", records=100)
+    relay_dir = make_node_dir(tmp_path, "relay", records=100)
+    relay_store = await AsyncStore.open(relay_dir / "store.sqlite")
+    topic = topic_for(DATASET)
+    try:
+        with trio.fail_after(60):
+            async with (running_nodes([node_config(node_dir, anti_entropy=3600)]) as nodes,
+                        open_host(Identity.generate(), LOOPBACK) as host,
+                        plain_pubsub(host, topic) as pubsub):
+                # The relay serves catch-up but gossips nothing of its own (no governance).
+                SyncServer(relay_store, limits=LIMITS).register(host)
+                node = nodes[0]
+                peer = await connect(host, node.addrs()[0])
+                await _wait_subscribed(pubsub, peer, topic)
+
+                async def settled() -> bool:  # the session on connecting found nothing new
+                    return node.scheduler.sessions >= 1 and not node.scheduler._active
+
+                assert await eventually(settled, 20)
+                await relay_store.run_sync(lambda s: s.add_governance(rotation(s).to_bytes()))
+                await relay_store.publish(NEW, bodies(30, start=100), NOW)
+                head = await relay_store.run_sync(lambda s: s.head(NEW.public))
+                assert head is not None
+                await pubsub.publish(topic, encode_message(GossipHeads((head,))))
+
+                async def caught_up() -> bool:
+                    return await node.store.length(NEW.public) == 30
+
+                assert await eventually(caught_up, 20)
+                state = await node.store.auth_state()
+                assert state.publishers[KEYS[0].public].state == "rotated"
+                stats = node.gossip.stats
+                assert (stats.unknown, stats.rejected, stats.banned) == (1, 0, [])
+    finally:
+        await relay_store.aclose()
+    assert store_view(node_dir / "store.sqlite") == store_view(relay_dir / "store.sqlite")
 
 
 async def test_an_entry_too_big_for_gossip_reaches_the_server_of_a_session(

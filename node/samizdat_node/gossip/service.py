@@ -52,7 +52,7 @@ from ..p2p.backoff import PeerBackoff
 from ..p2p.host import disconnect
 from ..store import AsyncStore, Store
 from ..sync.governance import held_governance
-from .validator import ACCEPT, REJECT, HeadValidator, Verdict
+from .validator import ACCEPT, REJECT, UNKNOWN_REASONS, HeadValidator, Verdict
 
 __all__ = ["GossipConfig", "GossipService", "GossipStats", "topic_for"]
 
@@ -90,6 +90,7 @@ class GossipStats:
     news: int = 0
     equivocations: int = 0
     governance: int = 0  # governance entries (or new signatures) stored from gossip
+    unknown: int = 0  # ignored as perhaps valid under governance we lack (validator.py)
     banned: list[str] = field(default_factory=list)
 
 
@@ -238,23 +239,23 @@ class GossipService:
                                        local=forwarder == me)
         if verdict.action == ACCEPT:
             self.stats.accepted += 1
-            if forwarder != me:
-                try:
-                    origin = str(ID(msg.from_id))
-                except Exception:
-                    origin = peer
-                try:
-                    self._events_send.send_nowait((verdict, origin, peer))
-                except trio.WouldBlock:
-                    log.info("gossip events queue full; anti-entropy will catch up")
-            return True
-        if verdict.action == REJECT:
+        elif verdict.action == REJECT:
             self.stats.rejected += 1
             if forwarder != me:  # our own message: a bug or a stale state, never a strike
                 self._strike(forwarder, verdict.reason)
         else:
             self.stats.ignored += 1
-        return False
+            self.stats.unknown += verdict.reason in UNKNOWN_REASONS
+        if forwarder != me and (verdict.action == ACCEPT or verdict.ask):
+            try:
+                origin = str(ID(msg.from_id))
+            except Exception:
+                origin = peer
+            try:
+                self._events_send.send_nowait((verdict, origin, peer))
+            except trio.WouldBlock:
+                log.info("gossip events queue full; anti-entropy will catch up")
+        return verdict.action == ACCEPT
 
     def _strike(self, peer_id: ID, reason: str) -> None:
         peer = str(peer_id)
@@ -298,6 +299,11 @@ class GossipService:
                 log.exception("handling a gossip message from %s failed", forwarder)
 
     async def _handle(self, verdict: Verdict, peers: list[str]) -> None:
+        if verdict.ask:  # valid, perhaps, under governance the senders hold: catch up
+            log.info("gossip from %s: %s; catching up from it", peers[-1], verdict.reason)
+            if self.on_governance is not None:
+                await self.on_governance(peers)
+            return
         if verdict.governance is not None:
             await self._governance(verdict.governance, peers)
             return
