@@ -34,6 +34,7 @@ from .store import Store
 __all__ = [
     "DATA_ENV",
     "IDENTITY_FILENAME",
+    "STATUS_FILENAME",
     "DataDirError",
     "InitResult",
     "NodeDir",
@@ -49,6 +50,7 @@ DATA_ENV = "SAMIZDAT_DATA"
 # p2p.identity.IDENTITY_FILENAME, named here so that reading commands need not load libp2p
 # (importing the p2p package costs 0.7 s); a test checks the two agree.
 IDENTITY_FILENAME = "p2p-identity.key"
+STATUS_FILENAME = "node-status.json"  # the running daemon's status (service.py rewrites it)
 _HEADER = ("Samizdat node configuration, written by `samizdat init`.\n"
            "Environment variables SAMIZDAT_<SECTION>_<KEY> and command-line flags override it.")
 # Files an interrupted init may have left (and nothing else): init may then continue.

@@ -43,7 +43,7 @@ from libp2p.peer.id import ID
 from samizdat_protocol.errors import SamizdatError
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 
-from .datadir import NodeDir, open_node_dir
+from .datadir import STATUS_FILENAME, NodeDir, open_node_dir
 from .discovery import Connector, DhtDiscovery, MdnsDiscovery, PeerBook, dialable_addrs
 from .gateway import serve_gateway
 from .gossip import GossipConfig, GossipService
@@ -66,8 +66,6 @@ __all__ = ["Node", "NodeConfig", "config_flags", "main", "run_node", "run_servin
            "sync_once"]
 
 log = logging.getLogger(__name__)
-
-STATUS_FILENAME = "node-status.json"
 
 
 @dataclass(frozen=True)

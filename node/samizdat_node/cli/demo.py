@@ -34,13 +34,9 @@ from samizdat_protocol.charter import Charter, PublisherGrant, SignedCharter
 from samizdat_protocol.schema import SCHEMA_ID
 from samizdat_protocol.signing import SigningKey
 
-from ..datadir import init_node
+from ..datadir import STATUS_FILENAME, init_node
 from ..keystore import new_key, write_key
-from ..light import fetch_record
-from ..p2p.host import open_host
-from ..p2p.identity import Identity
 from ..sample import generate_records, record_id_for
-from ..service import STATUS_FILENAME
 from ..store import Store
 from .render import full_name
 
@@ -187,6 +183,10 @@ def _setup(root: Path, mirrors: int) -> tuple[SigningKey, SignedCharter, list[De
 
 
 async def _light_fetch(peer: str, record_id: str, charter: SignedCharter) -> Any:
+    from ..light import fetch_record  # libp2p: imported on use (cli/node.py says why)
+    from ..p2p.host import open_host
+    from ..p2p.identity import Identity
+
     async with open_host(Identity.generate(), []) as host:
         return await fetch_record(host, peer, record_id, charter, timeout=10.0)
 

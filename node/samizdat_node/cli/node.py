@@ -8,6 +8,10 @@
   seconds; a file whose writer is gone or that is stale is reported as "not running").
 - ``fetch`` (and ``search --peer``, :func:`search_remote`) are light clients (spec §14): no
   replica, only the charter; every answer is verified locally before anything is printed.
+
+The network side (service, light client, libp2p) is imported by the handlers that use it:
+importing libp2p costs most of a second, which every other command (status, search, get...)
+would otherwise pay at start (tests/node/test_cli_startup.py holds them to it).
 """
 
 from __future__ import annotations
@@ -21,19 +25,16 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from samizdat_protocol.charter import SignedCharter
 from samizdat_protocol.errors import LocalError, RemoteError
 
-from ..light import RemoteSearch, VerifiedRecord, fetch_record, remote_search_page
-from ..p2p.host import open_host
-from ..p2p.identity import Identity
+from ..datadir import STATUS_FILENAME
 from ..progress import ProgressBars
 from ..search.model import SearchQuery
-from ..service import STATUS_FILENAME, Node, NodeConfig, config_flags, run_serving, sync_once
 from .charter import read_charter
 from .common import add_data, add_json, add_quiet, emit_json, names_of, node_dir, short
 from .render import (
@@ -46,6 +47,10 @@ from .render import (
     when,
     years,
 )
+
+if TYPE_CHECKING:
+    from ..light import RemoteSearch, VerifiedRecord
+    from ..service import Node
 
 __all__ = ["STALE_AFTER", "quiet_libp2p", "read_node_status", "register", "search_remote"]
 
@@ -102,6 +107,8 @@ def register(sub: Any) -> None:
 # --- serve -------------------------------------------------------------------------------
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ..service import NodeConfig, config_flags, run_serving
+
     config = NodeConfig.from_node_dir(node_dir(args, config_flags(args)),
                                       status_interval=args.status_interval)
     if args.no_dht:
@@ -135,6 +142,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --- sync --------------------------------------------------------------------------------
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from ..service import sync_once
+
     quiet_libp2p(args)
     node = node_dir(args)
     with node.open_store() as store:
@@ -229,6 +238,9 @@ def quiet_libp2p(args: argparse.Namespace) -> None:
 
 
 async def _light(call: Any) -> Any:
+    from ..p2p.host import open_host
+    from ..p2p.identity import Identity
+
     async with open_host(Identity.generate(), []) as host:
         return await call(host)
 
@@ -297,11 +309,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 async def _fetch_one(host: Any, *, peer: str, record_id: str, charter: SignedCharter,
                      timeout: float) -> VerifiedRecord:  # noqa: ASYNC109
+    from ..light import fetch_record
+
     return await fetch_record(host, peer, record_id, charter, timeout=timeout)
 
 
 async def _search_one(host: Any, *, peer: str, query: SearchQuery,
                       charter: SignedCharter) -> RemoteSearch:
+    from ..light import remote_search_page
+
     return await remote_search_page(host, peer, query, charter)
 
 
