@@ -14,7 +14,8 @@ from samizdat_node.keystore import write_key
 from samizdat_node.sample import generate_records, record_id_for
 from samizdat_node.search.model import SearchQuery
 from samizdat_node.store import Store
-from samizdat_protocol.governance import GovernanceEntry, authorisation_state, propose
+from samizdat_protocol.authstate import authorisation_state
+from samizdat_protocol.governance import GovernanceEntry, propose
 from samizdat_protocol.signing import SigningKey
 
 from .test_cli_support import (

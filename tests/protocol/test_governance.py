@@ -19,20 +19,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from samizdat_protocol import encoding, hashing
+from samizdat_protocol.authstate import AuthState, Pin, PublisherStatus, authorisation_state
 from samizdat_protocol.charter import Charter, PublisherGrant
 from samizdat_protocol.encoding import decode
 from samizdat_protocol.entries import Entry, LogEntry, encode_payload
 from samizdat_protocol.errors import DecodeError, LocalError, RemoteError, SchemaError
-from samizdat_protocol.governance import (
-    AuthState,
-    GovernanceBody,
-    GovernanceEntry,
-    Pin,
-    PublisherStatus,
-    authorisation_state,
-    equivocation_id,
-    propose,
-)
+from samizdat_protocol.governance import GovernanceBody, GovernanceEntry, equivocation_id, propose
 from samizdat_protocol.heads import EquivocationProof, find_equivocation, sign_head
 from samizdat_protocol.log import PublisherLog
 from samizdat_protocol.merge import RecordView, merge_all

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from samizdat_protocol import hashing
+from samizdat_protocol.authstate import AuthState, authorisation_state
 from samizdat_protocol.charter import Charter, PublisherGrant
 from samizdat_protocol.encoding import decode
 from samizdat_protocol.entries import encode_payload
-from samizdat_protocol.governance import AuthState, GovernanceEntry, authorisation_state, propose
+from samizdat_protocol.governance import GovernanceEntry, propose
 from samizdat_protocol.signing import SigningKey
 from tests.vectors.make_core_vectors import FOUNDER, PUBLISHER, to_json
 

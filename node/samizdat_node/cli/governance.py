@@ -18,17 +18,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from samizdat_protocol.authstate import AuthState, authorisation_state
 from samizdat_protocol.errors import (
     LocalError,
     SchemaError,
     UnauthorisedError,
 )
-from samizdat_protocol.governance import (
-    AuthState,
-    GovernanceEntry,
-    authorisation_state,
-    propose,
-)
+from samizdat_protocol.governance import GovernanceEntry, propose
 from samizdat_protocol.hashing import hash_leaf
 from samizdat_protocol.merkle import Frontier
 

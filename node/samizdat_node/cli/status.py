@@ -17,8 +17,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from samizdat_protocol.authstate import AuthState
 from samizdat_protocol.errors import LocalError
-from samizdat_protocol.governance import AuthState
 
 from ..metrics import render_metrics, snapshot, store_facts
 from ..outcomes import OUTCOMES

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from samizdat_protocol.authstate import AuthState, PublisherStatus
 from samizdat_protocol.errors import SamizdatError
-from samizdat_protocol.governance import AuthState, PublisherStatus
 from samizdat_protocol.partial_dates import PartialDate, render_en, render_ru
 from samizdat_protocol.schema import DATE_FIELDS
 

@@ -36,8 +36,9 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
 from libp2p.tools.anyio_service import background_trio_service
 
+from samizdat_protocol.authstate import AuthState
 from samizdat_protocol.errors import RemoteError, SamizdatError
-from samizdat_protocol.governance import AuthState, GovernanceEntry
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.wire import (
     GOSSIP_LIMITS,

@@ -23,10 +23,11 @@ from samizdat_node.search.model import SearchHit, SearchPage, SearchQuery
 from samizdat_node.store import Store
 from samizdat_node.store.view import withdrawn_put
 from samizdat_node.sync.governance import held_governance
+from samizdat_protocol.authstate import Pin
 from samizdat_protocol.encoding import decode
 from samizdat_protocol.entries import PAYLOAD_LIMITS
 from samizdat_protocol.errors import LocalError
-from samizdat_protocol.governance import GovernanceEntry, Pin
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merge import RecordView
 

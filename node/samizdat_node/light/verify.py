@@ -6,7 +6,7 @@ not verify and where.
 
 First the authorisation state (spec §13) is computed from the charter and the governance entries
 and equivocation proofs the answer carries, with the very function a replica's store calls
-(:func:`samizdat_protocol.governance.authorisation_state`): a forged or under-signed entry, or a
+(:func:`samizdat_protocol.authstate.authorisation_state`): a forged or under-signed entry, or a
 proof that does not prove, is rejected by that function and changes nothing, exactly as for a
 replica, which refuses to store what the state would reject anyway. The checks, in order, for
 every entry:
@@ -42,10 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from samizdat_node.search.model import MatchClass
+from samizdat_protocol.authstate import AuthState, authorisation_state
 from samizdat_protocol.charter import SignedCharter
 from samizdat_protocol.entries import Entry, LogEntry, decode_payload
 from samizdat_protocol.errors import RemoteError, SamizdatError
-from samizdat_protocol.governance import AuthState, GovernanceEntry, authorisation_state
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.hashing import hash_leaf, hash_payload
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merge import MergePolicy, RecordView, merge_record

@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 import trio
 
 from samizdat_node.search.model import SearchPage, SearchQuery
+from samizdat_protocol.authstate import AuthState
 from samizdat_protocol.charter import SignedCharter
-from samizdat_protocol.governance import AuthState, GovernanceEntry
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merge import RecordView
 from samizdat_protocol.signing import SigningKey

@@ -29,8 +29,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from samizdat_protocol.authstate import AuthState, Rejection
 from samizdat_protocol.errors import DecodeError, UnauthorisedError
-from samizdat_protocol.governance import AuthState, GovernanceEntry, Rejection
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof
 from samizdat_protocol.merkle import root_of
 

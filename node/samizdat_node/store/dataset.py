@@ -4,7 +4,7 @@ A store holds exactly one dataset (design §2: ``dataset_id = H(charter)``). The
 stored as signed bytes and checked (founders' threshold) when the store is created. Who may
 publish, up to where, in which display order and as which identity is the *authorisation
 state* (spec §13): a pure function of the charter, the governance entries and the equivocation
-proofs the store holds (``samizdat_protocol.governance.authorisation_state``). The merge
+proofs the store holds (``samizdat_protocol.authstate.authorisation_state``). The merge
 policy of the view is the state's (``state.merge_policy()``, spec §10).
 
 Every key the state knows (charter publishers, added publishers, rotated-to keys; revoked and
@@ -19,9 +19,10 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from samizdat_protocol.authstate import AuthState, authorisation_state
 from samizdat_protocol.charter import SignedCharter
 from samizdat_protocol.errors import UnauthorisedError
-from samizdat_protocol.governance import AuthState, GovernanceEntry, authorisation_state
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof
 from samizdat_protocol.merge import MergePolicy
 

@@ -54,7 +54,7 @@ or by hash within one record (``entries_by_record``); a hash alone means a scan.
 
 ``governance``    signed governance entries by id (``H_gov(body)``), with the union of the
                   valid signatures of every copy received; the authorisation state is computed
-                  from these, the charter and ``equivocations`` (governance.py).
+                  from these, the charter and ``equivocations`` (samizdat_protocol.authstate).
 ``refetch``       publishers whose held log was dropped as a forged branch (its prefix did not
                   hash to the root a revocation or rotation pins): sync fetches it again from
                   ``start``.

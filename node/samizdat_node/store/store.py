@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from samizdat_node.search.model import SearchPage, SearchQuery
+from samizdat_protocol.authstate import AuthState
 from samizdat_protocol.charter import SignedCharter
 from samizdat_protocol.entries import Entry, encode_payload
 from samizdat_protocol.errors import LocalError
-from samizdat_protocol.governance import AuthState, GovernanceEntry
+from samizdat_protocol.governance import GovernanceEntry
 from samizdat_protocol.heads import EquivocationProof, SignedHead
 from samizdat_protocol.merge import RecordView
 from samizdat_protocol.schema import validate
