@@ -15,9 +15,18 @@ import pytest
 from samizdat_node.metrics import CONTENT_TYPE
 from samizdat_node.sample import generate_records, record_id_for
 from samizdat_node.store import Store
+from samizdat_protocol.governance import propose
 from tests.integration.test_cli_node import _ready, _serve
 from tests.integration.test_gateway_server import _fetch
-from tests.node.test_cli_support import PUBLISHER, SECOND, fails, make_charter, make_node, ok
+from tests.node.test_cli_support import (
+    FOUNDERS,
+    PUBLISHER,
+    SECOND,
+    fails,
+    make_charter,
+    make_node,
+    ok,
+)
 from tests.node.test_metrics import Samples, check_conventions, value
 from tests.support.terminal import run_on_terminal
 
@@ -75,10 +84,16 @@ def test_serve_metrics_status_prometheus_and_sync_bars(tmp_path: Path) -> None:
                                   "--once", "--json")
         assert as_json.returncode == 0 and '"fetched": 30' in as_json.stdout
         assert "━" not in as_json.screen and "30/30" not in as_json.screen
+        # A founders' decision and nothing else: no entry, no bar, the decision is reported.
+        decision = propose(signed.dataset_id, 1, "set_priorities", {"order": [SECOND.public]},
+                           NOW).sign(FOUNDERS[0]).sign(FOUNDERS[1])
+        with Store.open(pub / "store.sqlite") as store:
+            assert store.add_governance(decision.to_bytes()).applied
         nothing = run_on_terminal("sync", "--data", str(fresh), "--peer", info["addrs"][0],
                                   "--once")
         assert nothing.returncode == 0 and "fetched 0 entries" in nothing.stdout
         assert "━" not in nothing.screen  # nothing missing: no bar drawn at all
+        assert "governance: 1 founders' decision(s)" in nothing.stdout
 
         synced = _prometheus(fresh)
         assert value(synced, "samizdat_node_running") == 0

@@ -149,6 +149,21 @@ def test_a_seized_key_is_revoked_rotated_and_the_view_restored(setup: dict[str, 
     again = ok_json("governance", "submit", rotate, "--data", node)
     assert again["applied"] and not again["stored"]
 
+    # A mirror that only receives a bundle (a USB stick) gets the decisions with the logs,
+    # and says so.
+    bundle, mirror = setup["dir"] / "incident.bundle", make_node(setup["dir"] / "mirror")
+    exported = ok_json("bundle", "export", "--data", node, "--out", str(bundle))
+    assert (exported["governance"], exported["proofs"]) == (2, 0)
+    assert "governance: 2 founders' decision(s), 0 equivocation proof(s)" in ok(
+        "bundle", "show", str(bundle)).stdout
+    imported = ok("bundle", "import", "--data", str(mirror), str(bundle)).stdout
+    assert "governance: 2 decision(s) or signature(s) new, 0 equivocation proof(s) new" \
+        in imported
+    assert _standings(str(mirror)) == _standings(node)
+    assert _view(str(mirror), ids) == _view(node, ids)
+    again_json = ok_json("bundle", "import", "--data", str(mirror), str(bundle))
+    assert again_json["governance"]["entries"] == 0 and again_json["stored"] == 0
+
 
 def test_an_erasure_needs_the_founders_threshold(setup: dict[str, Any]) -> None:
     node, ids = setup["node"], setup["ids"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..bundle import export_bundle, import_bundle, plan_export, read_manifest, read_since
-from ..bundle.format import CODECS
+from ..bundle.format import CODECS, Manifest
 from .common import add_data, add_json, add_quiet, emit_json, names_of, open_node, progress
 
 __all__ = ["register"]
@@ -68,6 +69,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "incremental": since is not None,
         "logs": [{"publisher": log.publisher.hex(), "name": names.get(log.publisher, ""),
                   "start": log.start, "end": log.end} for log in manifest.logs],
+        **_carried(manifest),
         "notes": notes,
     }
     if out is None:
@@ -79,9 +81,21 @@ def cmd_export(args: argparse.Namespace) -> int:
               f"{result.bytes:,} bytes, {result.seconds:.1f} s")
         for log in info["logs"]:
             print(f"  {log['name']:<24} entries {log['start']:,} .. {log['end']:,}")
+        _print_carried(info)
         for note in notes:
             print(f"  {note}")
     return 0
+
+
+def _carried(manifest: Manifest) -> dict[str, int]:
+    """What a bundle carries besides logs: founders' decisions and equivocation proofs."""
+    return {"governance": len(manifest.governance), "proofs": len(manifest.proofs)}
+
+
+def _print_carried(info: dict[str, Any]) -> None:
+    if info["governance"] or info["proofs"]:
+        print(f"  governance: {info['governance']:,} founders' decision(s), "
+              f"{info['proofs']:,} equivocation proof(s)")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -100,6 +114,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     info = {"path": str(args.file), "chunks": result.chunks, "entries": result.entries,
             "stored": result.stored, "already_held": result.entries - result.stored,
             "seconds": round(result.seconds, 3), "logs": logs,
+            "governance": asdict(result.governance) | {
+                "dropped": [key.hex() for key in result.governance.dropped]},
             "repaired": result.repaired, "damage_not_repaired": uncovered}
     if args.json:
         emit_json(info)
@@ -110,6 +126,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     for log in logs:
         print(f"  {log['name']:<24} held {log['held_before']:,} -> {log['held_now']:,} "
               f"(+{log['stored']:,}, {log['records_updated']:,} records updated)")
+    gov = result.governance
+    if gov.changed or gov.unknown:
+        print(f"  governance: {gov.entries:,} decision(s) or signature(s) new, {gov.proofs:,} "
+              f"equivocation proof(s) new, {gov.remerged:,} records merged again"
+              + (f", {gov.unknown:,} proof(s) of keys that are not publishers kept aside"
+                 if gov.unknown else ""))
     if uncovered:
         print(f"warning: {len(uncovered)} damaged part(s) recorded by verify lie in this "
               "bundle's range, but this store cannot rewrite held entries yet: they are NOT "
@@ -123,11 +145,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         {"publisher": log.publisher.hex(), "start": log.start, "end": log.end,
          "root": log.head.root.hex(), "ts": log.head.timestamp} for log in manifest.logs]
     info = {"dataset": manifest.dataset_id.hex(), "created": manifest.created,
-            "entries": manifest.entries, "logs": logs}
+            "entries": manifest.entries, "logs": logs, **_carried(manifest)}
     if args.json:
         emit_json(info)
         return 0
     print(f"bundle of dataset {manifest.dataset_id.hex()}: {manifest.entries:,} entries")
     for log in logs:
         print(f"  {log['publisher'][:16]}  entries {log['start']:,} .. {log['end']:,}")
+    _print_carried(info)
     return 0

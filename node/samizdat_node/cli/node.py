@@ -170,6 +170,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     print(f"fetched {report.fetched:,} entries from {report.peer} in {report.seconds:.2f} s "
           f"({report.bytes_in:,} bytes in, {report.bytes_out:,} out, {rate:.1f} MB/s, "
           f"{report.round_trips} round trips); search index {report.index_seconds:.2f} s")
+    if report.governance:
+        print(f"governance: {report.governance:,} founders' decision(s), signature(s) or "
+              "equivocation proof(s) new")
     return 0
 
 
