@@ -1,4 +1,4 @@
-r"""The gossip topic validator: what may be forwarded, and who misbehaved (design §4.1; spec §12).
+"""The gossip topic validator: what may be forwarded, and who misbehaved (design §4.1; spec §12).
 
 Pure logic (no trio, no libp2p): the gossip service calls :meth:`HeadValidator.check` from
 libp2p's topic-validator hook with the forwarding peer, the message bytes and the time, and
