@@ -24,11 +24,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
-
-import trio
 
 from samizdat_protocol.charter import Charter, PublisherGrant, SignedCharter
 from samizdat_protocol.schema import SCHEMA_ID
@@ -38,6 +35,7 @@ from ..datadir import STATUS_FILENAME, init_node
 from ..keystore import new_key, write_key
 from ..sample import generate_records, record_id_for
 from ..store import Store
+from .node import fetch_verified
 from .render import full_name
 
 __all__ = ["STEP_TIMEOUT", "register"]
@@ -182,15 +180,6 @@ def _setup(root: Path, mirrors: int) -> tuple[SigningKey, SignedCharter, list[De
     return publisher, signed, nodes
 
 
-async def _light_fetch(peer: str, record_id: str, charter: SignedCharter) -> Any:
-    from ..light import fetch_record  # libp2p: imported on use (cli/node.py says why)
-    from ..p2p.host import open_host
-    from ..p2p.identity import Identity
-
-    async with open_host(Identity.generate(), []) as host:
-        return await fetch_record(host, peer, record_id, charter, timeout=10.0)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     root = args.dir or Path(tempfile.mkdtemp(prefix="samizdat-demo-"))
     nodes: list[DemoNode] = []
@@ -282,7 +271,7 @@ def _run(args: argparse.Namespace, root: Path, nodes: list[DemoNode]) -> int:
         _until("gateway URL", lambda: bool(mirrors[0].read_status().get("gateway")), mirrors)
         url = mirrors[0].status["gateway"]
         peer = mirrors[0].status["addrs"][0]
-        rec = trio.run(partial(_light_fetch, peer, fixed_id, charter))
+        rec = fetch_verified(peer, fixed_id, charter, timeout=10.0)
         shown_body = rec.view.displayed.body if rec.view.displayed else None
         _say("light", f"light client fetched {fixed_id} ({full_name(shown_body)}) from "
              f"{mirrors[0].name}: {rec.entries} entries verified against signed heads")

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from ..light import RemoteSearch, VerifiedRecord
     from ..service import Node
 
-__all__ = ["STALE_AFTER", "quiet_libp2p", "read_node_status", "register", "search_remote"]
+__all__ = ["STALE_AFTER", "fetch_verified", "quiet_libp2p", "read_node_status", "register",
+           "search_remote"]
 
 STALE_AFTER = 60.0  # seconds without a rewrite of node-status.json: the daemon is not running
 
@@ -285,8 +286,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     quiet_libp2p(args)
     charter = read_charter(args.charter)
     try:
-        rec = trio.run(_light, partial(_fetch_one, peer=args.peer, record_id=args.record_id,
-                                       charter=charter, timeout=args.timeout))
+        rec = fetch_verified(args.peer, args.record_id, charter, args.timeout)
     except RemoteError as exc:
         raise _unverified(exc) from exc
     info = _fetch_json(rec, args.lang)
@@ -308,6 +308,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
           f"{rec.peer}, each with an inclusion proof against a signed head of the charter's "
           "publishers")
     return 0
+
+
+def fetch_verified(peer: str, record_id: str, charter: SignedCharter,
+                   timeout: float) -> VerifiedRecord:
+    """One record from ``peer``, every entry verified with the charter alone, through a
+    throwaway identity (``fetch`` and the demo's light-client step)."""
+    record: VerifiedRecord = trio.run(_light, partial(
+        _fetch_one, peer=peer, record_id=record_id, charter=charter, timeout=timeout))
+    return record
 
 
 async def _fetch_one(host: Any, *, peer: str, record_id: str, charter: SignedCharter,
